@@ -1,0 +1,147 @@
+"""Every knob of the daemon in one pydantic-settings model, read from the environment and an optional `.env`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WA_JS = PROJECT_ROOT / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js"
+MEMORY_URI = "memory://"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Their values are never echoed in error messages: a mistyped MongoDB URI can still carry a password.
+SECRET_SETTINGS = frozenset({"MONGODB_URI", "GEMINI_API_KEY"})
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong value; the message is one line naming the setting and what is expected."""
+
+
+class Settings(BaseSettings):
+    """The daemon's configuration. Environment variables use the field name in upper case (ACCOUNT, ...)."""
+
+    # Empty values count as unset, so a copied example with `GEMINI_API_KEY=` left blank means "not set".
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    # WhatsApp and the browser
+    account: str = Field(
+        "default", description="name of the WhatsApp account; its browser profile is sessions/<account>/"
+    )
+    sessions_dir: Path = Field(Path("sessions"), description="folder of browser profiles (kept at mode 0700)")
+    whatsapp_url: str = Field("https://web.whatsapp.com/", description="address of WhatsApp Web")
+    headless: bool = Field(True, description="run Chromium without a window")
+    browser_executable: Path | None = Field(
+        None, description="Chromium to launch; default: Playwright's own, else the system chromium"
+    )
+    wa_js_path: Path = Field(DEFAULT_WA_JS, description="the wa-js bundle injected into WhatsApp Web")
+    whatsapp_ready_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        120.0, description="how long to wait for WhatsApp Web to load before giving up"
+    )
+    whatsapp_action_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="deadline for one action in the page (send a message, mark as read)"
+    )
+
+    # Storage
+    mongodb_uri: str | None = Field(
+        None, description="MongoDB connection string; memory:// selects the in-memory store (nothing persists)"
+    )
+    mongodb_database: Annotated[str, Field(min_length=1)] = Field("whatsapp_bot", description="database name")
+    mongodb_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="how long to wait for MongoDB before declaring it unreachable"
+    )
+
+    # AI
+    gemini_api_key: SecretStr | None = Field(None, description="Google Gemini API key")
+    gemini_model: Annotated[str, Field(min_length=1)] = Field("gemini-2.5-flash", description="Gemini model name")
+    gemini_base_url: str | None = Field(None, description="Gemini endpoint; default: Google's")
+    ai_timeout_s: Annotated[float, Field(gt=0)] = Field(30.0, description="deadline for one reply, retries included")
+    ai_attempts: Annotated[int, Field(ge=1, le=10)] = Field(3, description="Gemini calls per reply before falling back")
+    fallback_reply: Annotated[str, Field(min_length=1)] = Field(
+        "Thanks for your message! I can't answer right now, but I'll get back to you soon.",
+        description="sent when Gemini cannot answer",
+    )
+    personas_dir: Path = Field(Path("config/personas"), description="folder of persona files (<name>.md)")
+    persona: str = Field(
+        "default", description="persona used when a contact has none of its own"
+    )
+    history_limit: Annotated[int, Field(ge=0, le=200)] = Field(
+        20, description="earlier messages of the same contact put into the prompt"
+    )
+
+    # Pipeline
+    max_concurrent_replies: Annotated[int, Field(ge=1, le=256)] = Field(
+        8, description="conversations answered at the same time (each contact stays in order)"
+    )
+    shutdown_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        20.0, description="deadline for a clean stop; keep it under systemd's TimeoutStopSec"
+    )
+
+    # Operations
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
+        "INFO", description="log level"
+    )
+
+    @field_validator("account", "persona")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # These become file names (sessions/<account>/, config/personas/<persona>.md).
+        if not NAME_PATTERN.fullmatch(value):
+            raise ValueError("expected 1 to 64 letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("whatsapp_url", "gemini_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// address")
+        return value
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _mongodb_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mongodb://", "mongodb+srv://", MEMORY_URI)):
+            raise ValueError("expected mongodb://..., mongodb+srv://... or memory://")
+        return value
+
+    @property
+    def profile_dir(self) -> Path:
+        return self.sessions_dir / self.account
+
+    @property
+    def qr_png_path(self) -> Path:
+        """Where the login QR is written; inside the private sessions folder since it grants the account."""
+        return self.sessions_dir / f"{self.account}.qr.png"
+
+    @property
+    def uses_memory_store(self) -> bool:
+        return self.mongodb_uri is not None and self.mongodb_uri.startswith(MEMORY_URI)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one line per wrong setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]).upper() or "SETTINGS"
+        got = problem.get("input")
+        shown = "" if isinstance(got, dict) or name in SECRET_SETTINGS else f" (got {got!r})"
+        lines.append(f"setting {name}: {_expected(problem)}{shown}")
+    return "; ".join(lines)
+
+
+def _expected(problem: dict) -> str:  # type: ignore[type-arg]
+    message = str(problem["msg"])
+    # pydantic prefixes custom validator messages with "Value error, "
+    return message.removeprefix("Value error, ")
