@@ -1,0 +1,95 @@
+"""The MongoDB adapter: one client (real server or in-memory stand-in), its collections and their indexes."""
+
+from __future__ import annotations
+
+import inspect
+from functools import cached_property
+from typing import Any
+
+from loguru import logger
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.errors import PyMongoError
+
+from bot.errors import StorageUnavailable
+from bot.storage.contacts import ContactRepository
+from bot.storage.messages import MessageRepository
+from bot.storage.personas import PersonaRepository
+from bot.settings import MEMORY_URI, Settings
+
+# Every read path the bot has, and the index that serves it.
+INDEXES: dict[str, list[IndexModel]] = {
+    "messages": [
+        # Dedupe: WhatsApp may deliver the same message twice; outbound messages get their id only once sent.
+        IndexModel([("wa_id", ASCENDING)], name="wa_id_unique", unique=True, sparse=True),
+        # History for one contact, newest first.
+        IndexModel([("contact_id", ASCENDING), ("created_at", DESCENDING)], name="contact_history"),
+        # Work left over: inbound messages still `received`, oldest first.
+        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
+    ],
+    "contacts": [IndexModel([("phone", ASCENDING)], name="phone")],
+    "personas": [],
+}
+
+
+class Database:
+    """Owns the client and hands out one repository per collection. Close it last on shutdown."""
+
+    def __init__(self, client: Any, name: str, *, in_memory: bool) -> None:
+        self._client = client
+        self._db = client[name]
+        self.in_memory = in_memory
+
+    @classmethod
+    async def connect(cls, uri: str, name: str, *, timeout_s: float = 5.0) -> Database:
+        """Open the database and prove it answers, so a wrong URI fails at start-up rather than on a message."""
+        if uri.startswith(MEMORY_URI):
+            from pymongo_async_mock import AsyncMongoMockClient
+
+            logger.warning("MONGODB_URI=memory://: using the in-memory store, NOTHING IS PERSISTED across restarts")
+            return cls(AsyncMongoMockClient(tz_aware=True), name, in_memory=True)
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=int(timeout_s * 1000), appname="whatsapp-bot"
+        )
+        try:
+            await client.admin.command("ping")
+        except PyMongoError as error:
+            await client.close()
+            # The first line names the host and the cause; the rest is a topology dump.
+            reason = str(error).splitlines()[0][:300]
+            raise StorageUnavailable(f"MongoDB is unreachable at the configured MONGODB_URI: {reason}") from error
+        return cls(client, name, in_memory=False)
+
+    @classmethod
+    async def from_settings(cls, settings: Settings) -> Database:
+        if settings.mongodb_uri is None:
+            raise StorageUnavailable("MONGODB_URI is not set (use mongodb://... or memory:// for a throwaway store)")
+        return await cls.connect(settings.mongodb_uri, settings.mongodb_database, timeout_s=settings.mongodb_timeout_s)
+
+    @cached_property
+    def contacts(self) -> ContactRepository:
+        return ContactRepository(self._db["contacts"])
+
+    @cached_property
+    def messages(self) -> MessageRepository:
+        return MessageRepository(self._db["messages"])
+
+    @cached_property
+    def personas(self) -> PersonaRepository:
+        return PersonaRepository(self._db["personas"])
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in INDEXES.items():
+            if indexes:
+                await self._db[collection].create_indexes(indexes)
+
+    async def index_names(self, collection: str) -> set[str]:
+        return {index["name"] async for index in await self._db[collection].list_indexes()}
+
+    async def drop(self) -> None:
+        """Delete the whole database (tests and tools only)."""
+        await self._client.drop_database(self._db.name)
+
+    async def close(self) -> None:
+        result = self._client.close()
+        if inspect.isawaitable(result):  # AsyncMongoClient.close is a coroutine; the stand-in's is not
+            await result
