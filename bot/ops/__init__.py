@@ -1,0 +1,1 @@
+"""Operations: logging, background task ownership (later: scheduler, health, status server)."""
