@@ -1,0 +1,9 @@
+"""From an incoming message to a sent reply: inbox, per-contact queues, conversation worker, outbox."""
+
+from bot.pipeline.conversation import ConversationWorker
+from bot.pipeline.inbox import Inbox
+from bot.pipeline.outbox import Outbox
+from bot.pipeline.protocols import ChatActions
+from bot.pipeline.queues import KeyedWorkQueue
+
+__all__ = ["ChatActions", "ConversationWorker", "Inbox", "KeyedWorkQueue", "Outbox"]

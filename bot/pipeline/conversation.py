@@ -1,0 +1,64 @@
+"""The conversation worker: for one stored inbound message, build the prompt, get the reply, send it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from loguru import logger
+
+from bot.ai import Responder, build_prompt
+from bot.errors import WhatsAppError
+from bot.pipeline.outbox import Outbox
+from bot.pipeline.protocols import ChatActions
+from bot.storage import Contact, Database, Message
+
+# "typing..." lasts this long unless the reply is sent sooner (sending clears it).
+TYPING_MS = 15_000
+
+
+class ConversationWorker:
+    def __init__(
+        self,
+        db: Database,
+        responder: Responder,
+        outbox: Outbox,
+        chat: ChatActions,
+        *,
+        default_persona: str,
+        history_limit: int,
+    ) -> None:
+        self._db = db
+        self._responder = responder
+        self._outbox = outbox
+        self._chat = chat
+        self._default_persona = default_persona
+        self._history_limit = history_limit
+
+    async def __call__(self, message: Message) -> None:
+        contact = await self._db.contacts.get(message.contact_id) or Contact(
+            id=message.contact_id, phone=message.contact_id.partition("@")[0]
+        )
+        await self._courtesy(self._chat.mark_read(contact.id), "mark as read")
+        await self._courtesy(self._chat.set_typing(contact.id, TYPING_MS), "show typing")
+
+        persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
+        history = await self._db.messages.history(message, limit=self._history_limit)
+        reply = await self._responder.reply(build_prompt(persona, contact, history, message))
+
+        sent = await self._outbox.send_reply(message, reply.text)
+        await self._db.messages.mark_replied(message.id, reply_id=sent.id)
+        logger.info(
+            "answered {} for {} in {:.2f} s{}",
+            message.id,
+            contact.id,
+            reply.latency_s,
+            " (fallback)" if reply.is_fallback else "",
+        )
+
+    @staticmethod
+    async def _courtesy(action: Awaitable[None], what: str) -> None:
+        """Read receipts and typing are nice to have; their failure must not stop the reply."""
+        try:
+            await action
+        except WhatsAppError as error:
+            logger.debug("could not {}: {}", what, error)

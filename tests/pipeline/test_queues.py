@@ -1,0 +1,101 @@
+"""Per-contact queues: in order for one contact, concurrent across contacts, bounded, and idle keys removed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from bot.pipeline.queues import KeyedWorkQueue
+
+
+async def test_items_of_one_key_run_in_order_even_when_later_ones_are_faster() -> None:
+    done: list[str] = []
+    delays = {f"m{i}": random.uniform(0, 0.02) for i in range(20)}
+
+    async def handle(item: str) -> None:
+        await asyncio.sleep(delays[item])  # pacing: simulated work of uneven length
+        done.append(item)
+
+    queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=8)
+    for item in delays:
+        queue.put("ana", item)
+    assert await queue.drain(timeout_s=10)
+    assert done == list(delays)
+
+
+async def test_keys_run_concurrently() -> None:
+    started = {key: asyncio.Event() for key in ("ana", "ben")}
+
+    async def handle(key: str) -> None:
+        started[key].set()
+        # Each waits for the other to have started: this only finishes if both run at once.
+        other = "ben" if key == "ana" else "ana"
+        async with asyncio.timeout(5):
+            await started[other].wait()
+
+    queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=2)
+    queue.put("ana", "ana")
+    queue.put("ben", "ben")
+    assert await queue.drain(timeout_s=10)
+
+
+async def test_concurrency_is_bounded() -> None:
+    running = 0
+    peak = 0
+    release = asyncio.Event()
+
+    async def handle(_: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 3:
+            release.set()
+        async with asyncio.timeout(5):
+            await release.wait()
+        running -= 1
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=3)
+    for contact in range(10):
+        queue.put(f"contact-{contact}", contact)
+    assert await queue.drain(timeout_s=10)
+    assert peak == 3
+
+
+async def test_a_failing_item_does_not_stop_the_key_and_idle_keys_are_removed() -> None:
+    done: list[int] = []
+
+    async def handle(item: int) -> None:
+        if item == 1:
+            raise RuntimeError("boom")
+        done.append(item)
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=4)
+    for item in range(3):
+        queue.put("ana", item)
+    assert queue.active_keys == 1
+    assert await queue.drain(timeout_s=10)
+    assert done == [0, 2]
+    assert queue.active_keys == 0
+
+
+async def test_work_put_while_the_worker_runs_is_not_lost() -> None:
+    done: list[int] = []
+    first_running = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        if item == 0:
+            first_running.set()
+            async with asyncio.timeout(5):
+                await go_on.wait()
+        done.append(item)
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=1)
+    queue.put("ana", 0)
+    async with asyncio.timeout(5):
+        await first_running.wait()
+    queue.put("ana", 1)
+    assert queue.pending("ana") == 2
+    go_on.set()
+    assert await queue.drain(timeout_s=10)
+    assert done == [0, 1]
