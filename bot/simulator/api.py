@@ -1,0 +1,116 @@
+"""The JSON control API (/api/...): the stable contract that tests, benchmarks and outside checkers drive."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from loguru import logger
+
+from bot.simulator.gemini import FakeGemini
+from bot.simulator.inbound import BadInput, parse_incoming
+from bot.simulator.pages import NoQrPage
+from bot.simulator.sockets import Hub
+from bot.simulator.state import SimState
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _body(request: web.Request, *, required: bool) -> Any:
+    """The JSON body; an empty body is {} unless the call needs one. Raises BadInput for broken JSON."""
+    raw = await request.text()
+    if not raw.strip():
+        if required:
+            raise BadInput("a JSON body is required")
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"body is not valid JSON: {exc}") from exc
+
+
+class ControlApi:
+    """Handlers for /api/*, over the shared SimState, the socket hub and the fake Gemini."""
+
+    def __init__(self, state: SimState, hub: Hub, gemini: FakeGemini) -> None:
+        self._state = state
+        self._hub = hub
+        self._gemini = gemini
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/link", self.link)
+        app.router.add_post("/api/messages", self.messages)
+        app.router.add_get("/api/sent", self.sent)
+        app.router.add_post("/api/state", self.set_state)
+        app.router.add_post("/api/logout", self.logout)
+        app.router.add_get("/api/status", self.status)
+        app.router.add_get("/api/chats", self.chats)
+        app.router.add_get("/api/gemini/requests", self.gemini_requests)
+        app.router.add_post("/api/gemini/behaviour", self.gemini_behaviour)
+
+    async def link(self, request: web.Request) -> web.Response:
+        try:
+            body = await _body(request, required=False)
+        except BadInput as exc:
+            return _error(400, str(exc))
+        ref = body.get("ref") if isinstance(body, dict) else None
+        if ref is not None and not isinstance(ref, str):
+            return _error(400, '"ref" must be a string (the AuthCode ref or fullCode shown by the QR)')
+        try:
+            pushes = self._state.link(ref)
+        except NoQrPage as exc:
+            return _error(409, f"{exc}: open the WhatsApp page first, or it is already linked")
+        self._hub.dispatch(pushes)
+        logger.info("simulator: linked")
+        return web.json_response({"linked": True})
+
+    async def messages(self, request: web.Request) -> web.Response:
+        try:
+            incoming = parse_incoming(await _body(request, required=True))
+        except BadInput as exc:
+            return _error(400, str(exc))
+        key, pushes = self._state.post(incoming)
+        self._hub.dispatch(pushes)
+        return web.json_response({"id": key})
+
+    async def sent(self, request: web.Request) -> web.Response:
+        return web.json_response(self._state.store.sent_log(request.query.get("to") or None))
+
+    async def set_state(self, request: web.Request) -> web.Response:
+        try:
+            body = await _body(request, required=True)
+        except BadInput as exc:
+            return _error(400, str(exc))
+        state = body.get("state") if isinstance(body, dict) else None
+        if not isinstance(state, str):
+            return _error(400, '"state" is required, e.g. {"state": "OFFLINE"}')
+        try:
+            pushes = self._state.set_state(state.upper())
+        except ValueError as exc:
+            return _error(400, str(exc))
+        self._hub.dispatch(pushes)
+        logger.info("simulator: state {}", state.upper())
+        return web.json_response({"state": self._state.pages.state})
+
+    async def logout(self, request: web.Request) -> web.Response:
+        self._hub.dispatch(self._state.logout())
+        logger.info("simulator: logged out by the phone")
+        return web.json_response({"linked": False})
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(self._state.status())
+
+    async def chats(self, request: web.Request) -> web.Response:
+        return web.json_response(self._state.store.chats())
+
+    async def gemini_requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self._gemini.requests)
+
+    async def gemini_behaviour(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self._gemini.set_behaviour(await _body(request, required=False)))
+        except (BadInput, ValueError) as exc:
+            return _error(400, str(exc))

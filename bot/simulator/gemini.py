@@ -1,0 +1,158 @@
+"""A stand-in for the Gemini API (generativelanguage v1/v1beta) that the real google-genai SDK can talk to."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aiohttp import web
+from loguru import logger
+
+from bot.simulator.offline_model import fill_schema, offline_reply
+
+_STATUS_NAMES = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: ("UNAUTHENTICATED", "Request is missing a valid API key."),
+    403: ("PERMISSION_DENIED", "The caller does not have permission."),
+    404: ("NOT_FOUND", "Requested entity was not found."),
+    429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    500: ("INTERNAL", "An internal error has occurred. Please retry."),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+}
+
+
+def google_error(status: int, message: str | None = None) -> web.Response:
+    """An error in Google's JSON shape, which google-genai turns into ClientError / ServerError."""
+    name, default = _STATUS_NAMES.get(status, ("UNKNOWN", "Simulated failure."))
+    body = {"error": {"code": status, "message": message or default, "status": name}}
+    return web.json_response(body, status=status)
+
+
+@dataclass
+class Behaviour:
+    """Injected trouble: fail the next `fail_next` calls with `status`; add `delay_ms` to every call."""
+
+    fail_next: int = 0
+    status: int = 503
+    delay_ms: float = 0.0
+
+    @classmethod
+    def parse(cls, body: Any) -> Behaviour:
+        """From POST /api/gemini/behaviour; missing fields take defaults, so {} resets. Raises ValueError."""
+        if not isinstance(body, dict):
+            raise ValueError("body must be a JSON object")
+        fail_next, status, delay_ms = body.get("fail_next", 0), body.get("status", 503), body.get("delay_ms", 0)
+        if not isinstance(fail_next, int) or isinstance(fail_next, bool) or fail_next < 0:
+            raise ValueError('"fail_next" must be a whole number >= 0')
+        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+            raise ValueError('"status" must be an HTTP error status between 400 and 599')
+        if not isinstance(delay_ms, int | float) or isinstance(delay_ms, bool) or delay_ms < 0:
+            raise ValueError('"delay_ms" must be a number >= 0')
+        return cls(fail_next=fail_next, status=status, delay_ms=float(delay_ms))
+
+
+class FakeGemini:
+    """Answers generateContent (and streamGenerateContent, countTokens) and records every request."""
+
+    def __init__(self) -> None:
+        self.behaviour = Behaviour()
+        self.requests: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """POST /gemini/{version}/models/{model}:{method}."""
+        model, _, method = request.match_info["tail"].partition(":")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        record = _record(model, method, body)
+        self.requests.append(record)
+        if self.behaviour.delay_ms:
+            await asyncio.sleep(self.behaviour.delay_ms / 1000)
+        response = self._answer(request, model, method, body, record)
+        record["status"] = response.status
+        if response.status >= 400:
+            logger.debug("fake gemini {} {} -> {}", model, method, response.status)
+        if method == "streamGenerateContent" and response.status == 200:
+            return await _as_sse(request, response)
+        return response
+
+    def _answer(
+        self, request: web.Request, model: str, method: str, body: Any, record: dict[str, Any]
+    ) -> web.Response:
+        if not (request.headers.get("x-goog-api-key") or request.query.get("key")):
+            return google_error(401, "Request is missing a valid API key (send the x-goog-api-key header).")
+        if method not in ("generateContent", "streamGenerateContent", "countTokens"):
+            return google_error(404, f"Method {method!r} is not supported by the simulator's fake Gemini.")
+        if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
+            return google_error(400, "Request body must be JSON with a 'contents' list.")
+        if self.behaviour.fail_next > 0:
+            self.behaviour.fail_next -= 1
+            return google_error(self.behaviour.status)
+        prompt_tokens = _tokens(record["system_instruction"]) + sum(_tokens(c["text"]) for c in record["contents"])
+        if method == "countTokens":
+            return web.json_response({"totalTokens": prompt_tokens})
+        last_user = next((c["text"] for c in reversed(record["contents"]) if c["role"] in ("user", "")), "")
+        text = offline_reply(last_user)
+        config = body.get("generationConfig") or {}
+        if config.get("responseMimeType") == "application/json":
+            schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
+            text = json.dumps(fill_schema(schema, text))
+        reply_tokens = _tokens(text)
+        return web.json_response(
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": prompt_tokens,
+                    "candidatesTokenCount": reply_tokens,
+                    "totalTokenCount": prompt_tokens + reply_tokens,
+                },
+                "modelVersion": model,
+            }
+        )
+
+    def set_behaviour(self, body: Any) -> dict[str, Any]:
+        self.behaviour = Behaviour.parse(body)
+        return asdict(self.behaviour)
+
+
+def _record(model: str, method: str, body: Any) -> dict[str, Any]:
+    """The request as /api/gemini/requests shows it: role and joined text per content."""
+    body = body if isinstance(body, dict) else {}
+    contents = []
+    for content in body.get("contents") or []:
+        if isinstance(content, dict):
+            contents.append({"role": content.get("role") or "", "text": _text_of(content)})
+    system = body.get("systemInstruction") or body.get("system_instruction")
+    return {
+        "model": model,
+        "method": method,
+        "system_instruction": _text_of(system) if isinstance(system, dict) else "",
+        "contents": contents,
+        "time": time.time(),
+    }
+
+
+def _text_of(content: dict[str, Any]) -> str:
+    parts = content.get("parts") or []
+    return "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _tokens(text: str) -> int:
+    """Roughly Gemini's count for English: a token per four characters."""
+    return (len(text) + 3) // 4
+
+
+async def _as_sse(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """streamGenerateContent?alt=sse: the whole answer as one server-sent event."""
+    stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await stream.prepare(request)
+    await stream.write(b"data: " + (response.text or "").encode() + b"\r\n\r\n")
+    await stream.write_eof()
+    return stream

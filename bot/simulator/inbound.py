@@ -1,0 +1,88 @@
+"""Checking a POST /api/messages body: a contact's message, a status post, or the operator typing on the phone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.simulator.ids import (
+    STATUS_BROADCAST,
+    contact_wid,
+    group_wid,
+    normalise_group,
+    normalise_number,
+)
+
+MAX_TEXT_CHARS = 65_536
+DEFAULT_GROUP = "120363000000000-1700000000"
+_SHORT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+
+class BadInput(ValueError):
+    """The caller's request cannot be turned into a message (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message arriving at the operator's account; sender None means the operator's own phone."""
+
+    chat: str
+    sender: str | None
+    text: str
+    name: str | None
+    msg_id: str | None
+
+
+def parse_incoming(body: Any) -> Incoming:
+    """Validate the JSON body; raises BadInput with a message meant for the person who wrote the request."""
+    if not isinstance(body, dict):
+        raise BadInput("body must be a JSON object")
+    text = body.get("text")
+    if not isinstance(text, str) or not text:
+        raise BadInput('"text" is required and must be a non-empty string')
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadInput(f'"text" is longer than {MAX_TEXT_CHARS} characters')
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise BadInput('"name" must be a string')
+    msg_id = body.get("id")
+    if msg_id is not None and (not isinstance(msg_id, str) or not _SHORT_ID_RE.match(msg_id)):
+        raise BadInput('"id" must be 1-64 letters or digits (a WhatsApp message id such as 3EB0C767D26A8C1B1E5B)')
+    from_me = body.get("from_me", False)
+    if not isinstance(from_me, bool):
+        raise BadInput('"from_me" must be true or false')
+    if from_me:
+        return Incoming(chat=_own_target(body.get("to")), sender=None, text=text, name=None, msg_id=msg_id)
+
+    if "from" not in body:
+        raise BadInput('"from" is required: the sender\'s phone number, digits only (e.g. "15551234567")')
+    number = normalise_number(body["from"])
+    if number is None:
+        raise BadInput(f'"from" must be a phone number made of digits (e.g. "15551234567"), got {body["from"]!r}')
+    group, broadcast = body.get("group", False), body.get("broadcast", False)
+    if not isinstance(broadcast, bool):
+        raise BadInput('"broadcast" must be true or false')
+    if broadcast and group:
+        raise BadInput('a message cannot be both "group" and "broadcast"')
+    if broadcast:
+        chat = STATUS_BROADCAST
+    elif group is False or group is None:
+        chat = contact_wid(number)
+    elif group is True:
+        chat = group_wid(DEFAULT_GROUP)
+    elif (group_id := normalise_group(group)) is not None:
+        chat = group_wid(group_id)
+    else:
+        raise BadInput('"group" must be true, false or a group id such as "120363000000000-1700000000"')
+    return Incoming(chat=chat, sender=contact_wid(number), text=text, name=name, msg_id=msg_id)
+
+
+def _own_target(raw: Any) -> str:
+    if raw is None:
+        raise BadInput('"to" is required with "from_me": the contact\'s number, digits only')
+    if (number := normalise_number(raw)) is not None:
+        return contact_wid(number)
+    if (group_id := normalise_group(raw)) is not None:
+        return group_wid(group_id)
+    raise BadInput(f'"to" must be a phone number made of digits or a group id, got {raw!r}')

@@ -1,0 +1,73 @@
+// wa-js data shapes for the simulator's window.WPP: Wid, MsgKey and MsgModel, with the methods the bot may call.
+(function () {
+  'use strict';
+
+  class Wid {
+    constructor(serialized) {
+      const text = String(serialized);
+      const at = text.indexOf('@');
+      this.server = at >= 0 ? text.slice(at + 1) : 'c.us';
+      this.user = at >= 0 ? text.slice(0, at) : text;
+      this._serialized = this.user + '@' + this.server;
+    }
+    toString() { return this._serialized; }
+    toJSON() { return this._serialized; }
+    equals(other) { return other != null && String(other._serialized || other) === this._serialized; }
+    isUser() { return this.server === 'c.us'; }
+    isGroup() { return this.server === 'g.us'; }
+    isBroadcast() { return this.server === 'broadcast'; }
+    isStatusV3() { return this._serialized === 'status@broadcast'; }
+    isStatus() { return this.isStatusV3(); }
+    isServer() { return this.server === 'c.us' && this.user === 'server'; }
+    isLid() { return this.server === 'lid'; }
+    isNewsletter() { return this.server === 'newsletter'; }
+  }
+
+  function wid(value) {
+    return value == null ? undefined : new Wid(value);
+  }
+
+  function plainWid(value) {
+    return value == null ? undefined : { server: value.server, user: value.user, _serialized: value._serialized };
+  }
+
+  class MsgKey {
+    constructor(plain) {
+      this.fromMe = plain.fromMe;
+      this.remote = wid(plain.remote);
+      this.id = plain.id;
+      this.participant = wid(plain.participant);
+      this._serialized = plain._serialized;
+    }
+    toString() { return this._serialized; }
+    equals(other) { return other != null && String(other._serialized || other) === this._serialized; }
+    serialize() {
+      return {
+        fromMe: this.fromMe, remote: plainWid(this.remote), id: this.id,
+        participant: plainWid(this.participant), _serialized: this._serialized,
+      };
+    }
+  }
+
+  const WID_FIELDS = ['from', 'to', 'author'];
+
+  class MsgModel {
+    constructor(plain) {
+      Object.assign(this, plain);
+      this.id = new MsgKey(plain.id);
+      for (const field of WID_FIELDS) this[field] = wid(plain[field]);
+    }
+    serialize() {
+      const copy = {};
+      for (const [name, value] of Object.entries(this)) {
+        if (name === 'id') copy.id = value.serialize();
+        else if (WID_FIELDS.includes(name)) copy[name] = plainWid(value);
+        else copy[name] = value;
+      }
+      return copy;
+    }
+    toJSON() { return this.serialize(); }
+  }
+
+  window.SimModels = { Wid, MsgKey, MsgModel, wid };
+})();
