@@ -9,7 +9,7 @@ from types import TracebackType
 
 from loguru import logger
 
-from bot.ai import GeminiResponder, Responder
+from bot.ai import GeminiResponder
 from bot.pipeline import ConversationWorker, Inbox, KeyedWorkQueue, Outbox
 from bot.settings import Settings
 from bot.storage import Database, Message
@@ -28,7 +28,7 @@ class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db: Database | None = None
-        self.responder: Responder | None = None
+        self.responder: GeminiResponder | None = None
         self.whatsapp: WhatsAppClient | None = None
         self._queue: KeyedWorkQueue[Message] | None = None
         self._inbox: Inbox | None = None
@@ -58,6 +58,7 @@ class Application:
         personas = await self.db.personas.load_directory(settings.personas_dir)
         logger.info("personas loaded: {}", ", ".join(personas) or "none (using the built-in one)")
         self.responder = GeminiResponder.from_settings(settings)
+        await self.responder.check()
 
         self.whatsapp = WhatsAppClient.from_settings(
             settings, on_message=self._on_message, on_login_code=QrPresenter(settings.qr_png_path)
@@ -73,6 +74,10 @@ class Application:
         self._queue = KeyedWorkQueue(worker, max_concurrent=settings.max_concurrent_replies)
         self._inbox = Inbox(self.db, self._queue)
         await self.whatsapp.start()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until every received message has been handled; True if that happened in time."""
+        return self._queue is None or await self._queue.join(timeout_s)
 
     async def _on_message(self, message: IncomingMessage) -> None:
         assert self._inbox is not None

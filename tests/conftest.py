@@ -11,6 +11,7 @@ from playwright.async_api import Browser, async_playwright
 
 from bot.settings import MEMORY_URI
 from bot.simulator import Simulator
+from bot.simulator.client import SimulatorClient
 from bot.storage import Database
 from bot.whatsapp.browser import chromium_flags, find_chromium
 
@@ -64,3 +65,10 @@ async def simulator() -> AsyncIterator[Simulator]:
     """A fresh simulator on a free port of 127.0.0.1, stopped after the test."""
     async with Simulator(host="127.0.0.1", port=0) as sim:
         yield sim
+
+
+@pytest.fixture
+async def sim(simulator: Simulator) -> AsyncIterator[SimulatorClient]:
+    """The simulator's control API, as tests, benchmarks and outside checks use it."""
+    async with SimulatorClient(simulator.base_url) as client:
+        yield client

@@ -12,9 +12,6 @@ from bot.pipeline.outbox import Outbox
 from bot.pipeline.protocols import ChatActions
 from bot.storage import Contact, Database, Message
 
-# "typing..." lasts this long unless the reply is sent sooner (sending clears it).
-TYPING_MS = 15_000
-
 
 class ConversationWorker:
     def __init__(
@@ -39,7 +36,7 @@ class ConversationWorker:
             id=message.contact_id, phone=message.contact_id.partition("@")[0]
         )
         await self._courtesy(self._chat.mark_read(contact.id), "mark as read")
-        await self._courtesy(self._chat.set_typing(contact.id, TYPING_MS), "show typing")
+        await self._courtesy(self._chat.set_typing(contact.id), "show typing")
 
         persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
         history = await self._db.messages.history(message, limit=self._history_limit)

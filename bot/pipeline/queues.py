@@ -62,10 +62,20 @@ class KeyedWorkQueue(Generic[Item]):
             if self._queues.get(key) is queue and not queue:
                 del self._queues[key]
 
+    async def join(self, timeout_s: float) -> bool:
+        """Wait until no key has work left (new work may arrive meanwhile); True if that happened in time."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._queues:
+                    await self._workers.wait(timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def drain(self, timeout_s: float) -> bool:
         """Stop taking work and wait for what is queued to finish; True if it did in time."""
         self._closed = True
-        return await self._workers.wait(timeout_s)
+        return await self.join(timeout_s)
 
     async def close(self) -> None:
         """Cancel whatever is still running (after drain timed out)."""

@@ -81,18 +81,33 @@ class FakeGemini:
             return await _as_sse(request, response)
         return response
 
+    async def get_model(self, request: web.Request) -> web.Response:
+        """GET /gemini/{version}/models/{model}: what the bot checks at start-up. Not recorded as a request."""
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        model = request.match_info["tail"]
+        return web.json_response(
+            {"name": f"models/{model}", "displayName": f"{model} (simulator)", "supportedActions": ["generateContent"]}
+        )
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """A missing key, or a failure injected through /api/gemini/behaviour."""
+        if not (request.headers.get("x-goog-api-key") or request.query.get("key")):
+            return google_error(401, "Request is missing a valid API key (send the x-goog-api-key header).")
+        if self.behaviour.fail_next > 0:
+            self.behaviour.fail_next -= 1
+            return google_error(self.behaviour.status)
+        return None
+
     def _answer(
         self, request: web.Request, model: str, method: str, body: Any, record: dict[str, Any]
     ) -> web.Response:
-        if not (request.headers.get("x-goog-api-key") or request.query.get("key")):
-            return google_error(401, "Request is missing a valid API key (send the x-goog-api-key header).")
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         if method not in ("generateContent", "streamGenerateContent", "countTokens"):
             return google_error(404, f"Method {method!r} is not supported by the simulator's fake Gemini.")
         if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
             return google_error(400, "Request body must be JSON with a 'contents' list.")
-        if self.behaviour.fail_next > 0:
-            self.behaviour.fail_next -= 1
-            return google_error(self.behaviour.status)
         prompt_tokens = _tokens(record["system_instruction"]) + sum(_tokens(c["text"]) for c in record["contents"])
         if method == "countTokens":
             return web.json_response({"totalTokens": prompt_tokens})

@@ -70,6 +70,7 @@ def create_app(state: SimState, hub: Hub, gemini: FakeGemini) -> web.Application
     app.router.add_get("/ws/page", hub.page_socket)
     app.router.add_get("/ws/phone", hub.phone_socket)
     app.router.add_post("/gemini/{version}/models/{tail}", gemini.handle)
+    app.router.add_get("/gemini/{version}/models/{tail}", gemini.get_model)
     ControlApi(state, hub, gemini).add_routes(app)
 
     async def close_sockets(_: web.Application) -> None:

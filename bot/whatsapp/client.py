@@ -40,7 +40,8 @@ SEND_TEXT_JS = """async ({chatId, text}) => {
   return {id: String(result.id), ack: result.ack};
 }"""
 MARK_READ_JS = "async (chatId) => { await WPP.chat.markIsRead(chatId); }"
-TYPING_JS = "async ({chatId, durationMs}) => { await WPP.chat.markIsComposing(chatId, durationMs); }"
+# No duration: with one, wa-js's markIsComposing only resolves after it has run out. Sending ends "typing".
+TYPING_JS = "async (chatId) => { await WPP.chat.markIsComposing(chatId); }"
 
 
 class WhatsAppClient:
@@ -75,7 +76,8 @@ class WhatsAppClient:
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._tasks = TaskSet()
         self._install_lock = asyncio.Lock()
-        self._ready = asyncio.Event()
+        # Replaced on every state change; waiters hold the old one and wake when it is set.
+        self._state_changed = asyncio.Event()
         self._accepting_messages = True
         self.state = ConnectionState.STOPPED
 
@@ -118,9 +120,15 @@ class WhatsAppClient:
         logger.info("opening WhatsApp Web at {} (profile {})", self._url, self._profile_dir)
         await self._page.goto(self._url, wait_until="domcontentloaded", timeout=self._load_timeout_s * 1000)
 
-    async def wait_until_ready(self, timeout_s: float) -> None:
+    async def wait_for_state(self, *states: ConnectionState, timeout_s: float) -> ConnectionState:
+        """Wait until the connection is in one of `states`; returns it. Raises TimeoutError."""
         async with asyncio.timeout(timeout_s):
-            await self._ready.wait()
+            while self.state not in states:
+                await self._state_changed.wait()
+        return self.state
+
+    async def wait_until_ready(self, timeout_s: float) -> None:
+        await self.wait_for_state(ConnectionState.READY, timeout_s=timeout_s)
 
     def stop_receiving(self) -> None:
         """First step of shutdown: messages arriving from now on are left unread in WhatsApp."""
@@ -140,8 +148,7 @@ class WhatsAppClient:
         if self._playwright is not None:
             await self._playwright.stop()
             self._playwright = None
-        self._ready.clear()
-        self.state = ConnectionState.STOPPED
+        self._set_state(ConnectionState.STOPPED, notify=False)
 
     async def send_text(self, chat_id: str, text: str) -> str:
         """Send a text message; returns WhatsApp's id for it."""
@@ -151,9 +158,9 @@ class WhatsAppClient:
     async def mark_read(self, chat_id: str) -> None:
         await self._call(MARK_READ_JS, chat_id, action="mark a chat as read")
 
-    async def set_typing(self, chat_id: str, duration_ms: int) -> None:
-        """Show "typing..." to the contact for a while (cleared early when the reply is sent)."""
-        await self._call(TYPING_JS, {"chatId": chat_id, "durationMs": duration_ms}, action="show typing")
+    async def set_typing(self, chat_id: str) -> None:
+        """Show "typing..." to the contact until the next message is sent."""
+        await self._call(TYPING_JS, chat_id, action="show typing")
 
     async def _call(self, script: str, argument: Any, *, action: str) -> Any:
         if self.state is not ConnectionState.READY or self._page is None:
@@ -204,8 +211,9 @@ class WhatsAppClient:
                     self._set_state(ConnectionState.AUTHENTICATING)
             case "auth_code":
                 if payload:
-                    self._set_state(ConnectionState.LOGIN_REQUIRED)
+                    # Shown first: LOGIN_REQUIRED means the operator has a code in front of them.
                     await self._show_login_code(LoginCode(ref=payload["ref"], full_code=payload["fullCode"]))
+                    self._set_state(ConnectionState.LOGIN_REQUIRED)
             case "authenticated":
                 logger.info("linked to the phone; WhatsApp Web is loading")
                 self._set_state(ConnectionState.AUTHENTICATING)
@@ -252,14 +260,12 @@ class WhatsAppClient:
         if self._on_login_code is not None:
             await self._on_login_code(code)
 
-    def _set_state(self, state: ConnectionState) -> None:
+    def _set_state(self, state: ConnectionState, *, notify: bool = True) -> None:
         previous, self.state = self.state, state
-        if state is ConnectionState.READY:
-            self._ready.set()
-        else:
-            self._ready.clear()
         if previous is state:
             return
+        changed, self._state_changed = self._state_changed, asyncio.Event()
+        changed.set()
         logger.info("WhatsApp: {} -> {}", previous.value, state.value)
-        if self._on_state is not None:
+        if notify and self._on_state is not None:
             self._tasks.spawn(self._on_state(StateChange(previous=previous, current=state)), name="whatsapp:state")

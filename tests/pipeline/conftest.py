@@ -17,6 +17,7 @@ class RecordingChat:
 
     sent: list[tuple[str, str]] = field(default_factory=list)
     read: list[str] = field(default_factory=list)
+    typing: list[str] = field(default_factory=list)
     fail_sending: bool = False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -29,8 +30,8 @@ class RecordingChat:
     async def mark_read(self, chat_id: str) -> None:
         self.read.append(chat_id)
 
-    async def set_typing(self, chat_id: str, duration_ms: int) -> None:
-        return None
+    async def set_typing(self, chat_id: str) -> None:
+        self.typing.append(chat_id)
 
 
 @dataclass

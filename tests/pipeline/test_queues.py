@@ -99,3 +99,22 @@ async def test_work_put_while_the_worker_runs_is_not_lost() -> None:
     go_on.set()
     assert await queue.drain(timeout_s=10)
     assert done == [0, 1]
+
+
+async def test_join_waits_for_work_without_closing_the_queue() -> None:
+    done: list[int] = []
+    release = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        async with asyncio.timeout(5):
+            await release.wait()
+        done.append(item)
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=2)
+    queue.put("ana", 1)
+    assert await queue.join(timeout_s=0.05) is False  # still blocked
+    release.set()
+    assert await queue.join(timeout_s=5) is True
+    queue.put("ana", 2)  # still open for work
+    assert await queue.join(timeout_s=5) is True
+    assert done == [1, 2]

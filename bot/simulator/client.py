@@ -1,0 +1,150 @@
+"""A client for the simulator's control API, for tests, benchmarks and anyone checking the bot from outside.
+
+Waiting is event-driven: a PhoneSession holds the /ws/phone socket of one contact and wakes on the
+simulator's pushes (a reply arrived, the link status changed) instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel
+
+
+class SentMessage(BaseModel):
+    id: str
+    to: str
+    chat: str
+    text: str
+    time: float
+    ack: int
+
+
+class GeminiTurn(BaseModel):
+    role: str
+    text: str
+
+
+class GeminiRequest(BaseModel):
+    model: str
+    system_instruction: str | None = None
+    contents: list[GeminiTurn]
+
+    @property
+    def all_text(self) -> str:
+        return "\n".join([self.system_instruction or "", *(turn.text for turn in self.contents)])
+
+
+class SimulatorError(RuntimeError):
+    """The control API answered with an error status."""
+
+
+class SimulatorClient:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout_s = timeout_s
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+    async def __aenter__(self) -> SimulatorClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def _call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        async with self._http.request(method, self.base_url + path, json=body, params=params) as response:
+            data = await response.json()
+            if response.status != 200:
+                raise SimulatorError(f"{method} /{path}: HTTP {response.status}: {data}")
+            return data
+
+    async def link(self) -> None:
+        """The operator scans the QR code shown by the bot's page."""
+        await self._call("POST", "api/link", {})
+
+    async def send(self, number: str, text: str, *, name: str | None = None, **extra: Any) -> str:
+        """A contact sends a message; returns WhatsApp's id for it."""
+        body = {"from": number, "text": text, **({"name": name} if name else {}), **extra}
+        return str((await self._call("POST", "api/messages", body))["id"])
+
+    async def sent(self, to: str | None = None) -> list[SentMessage]:
+        params = {"to": to} if to else None
+        return [SentMessage.model_validate(item) for item in await self._call("GET", "api/sent", params=params)]
+
+    async def status(self) -> dict[str, Any]:
+        return dict(await self._call("GET", "api/status"))
+
+    async def set_state(self, state: str) -> None:
+        await self._call("POST", "api/state", {"state": state})
+
+    async def logout(self) -> None:
+        await self._call("POST", "api/logout", {})
+
+    async def gemini_requests(self) -> list[GeminiRequest]:
+        return [GeminiRequest.model_validate(item) for item in await self._call("GET", "api/gemini/requests")]
+
+    async def gemini_behaviour(self, **behaviour: Any) -> None:
+        """fail_next=N with status=503, or delay_ms=...; no arguments resets."""
+        await self._call("POST", "api/gemini/behaviour", behaviour)
+
+    @asynccontextmanager
+    async def phone(self, number: str) -> AsyncIterator[PhoneSession]:
+        """Be `number`'s phone while the block runs: see the bot's replies and link status as they change."""
+        url = self.base_url.replace("http", "ws", 1) + "ws/phone"
+        async with self._http.ws_connect(url) as ws:
+            session = PhoneSession(self, number, ws)
+            await ws.send_json({"type": "hello", "number": number})
+            reader = asyncio.create_task(session._read(), name=f"simulator-client:phone:{number}")
+            try:
+                yield session
+            finally:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+
+
+class PhoneSession:
+    def __init__(self, client: SimulatorClient, number: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._client = client
+        self.number = number
+        self._ws = ws
+        self._bot_messages: set[str] = set()
+        self.status: dict[str, Any] = {}
+        self._changed = asyncio.Condition()
+
+    async def _read(self) -> None:
+        async for message in self._ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            data = message.json()
+            async with self._changed:
+                if data.get("type") == "welcome":
+                    self.status = data.get("status") or self.status
+                    self._bot_messages |= {m["id"] for m in data.get("history", []) if m.get("by_bot")}
+                elif data.get("type") == "status":
+                    self.status = data["status"]
+                elif data.get("type") == "message" and data["msg"].get("by_bot"):
+                    self._bot_messages.add(data["msg"]["id"])
+                self._changed.notify_all()
+
+    async def _wait(self, condition: Callable[[], bool], timeout_s: float | None) -> None:
+        async with asyncio.timeout(timeout_s or self._client.timeout_s), self._changed:
+            await self._changed.wait_for(condition)
+
+    async def wait_for_replies(self, count: int = 1, timeout_s: float | None = None) -> list[SentMessage]:
+        """Until the bot has sent this contact `count` messages in all; returns them, in order."""
+        await self._wait(lambda: len(self._bot_messages) >= count, timeout_s)
+        return await self._client.sent(to=self.number)
+
+    async def wait_for_status(
+        self, condition: Callable[[dict[str, Any]], bool], timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """Until the simulator's status (as /api/status) satisfies `condition`."""
+        await self._wait(lambda: bool(self.status) and condition(self.status), timeout_s)
+        return self.status
