@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
 
 from loguru import logger
 
-from bot.ai import Responder, build_prompt
+from bot.ai import Reply, Responder, build_prompt
 from bot.errors import WhatsAppError
 from bot.pipeline.outbox import Outbox
 from bot.pipeline.protocols import ChatActions
@@ -35,12 +35,11 @@ class ConversationWorker:
         contact = await self._db.contacts.get(message.contact_id) or Contact(
             id=message.contact_id, phone=message.contact_id.partition("@")[0]
         )
-        await self._courtesy(self._chat.mark_read(contact.id), "mark as read")
-        await self._courtesy(self._chat.set_typing(contact.id), "show typing")
-
-        persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
-        history = await self._db.messages.history(message, limit=self._history_limit)
-        reply = await self._responder.reply(build_prompt(persona, contact, history, message))
+        # Read receipt and "typing..." go out while the model thinks; leaving the group waits for them, so
+        # "typing..." is never shown after the reply.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._show_attention(contact.id), name=f"pipeline:{contact.id}:attention")
+            reply = await self._generate(message, contact)
 
         sent = await self._outbox.send_reply(message, reply.text)
         await self._db.messages.mark_replied(message.id, reply_id=sent.id)
@@ -52,10 +51,15 @@ class ConversationWorker:
             " (fallback)" if reply.is_fallback else "",
         )
 
-    @staticmethod
-    async def _courtesy(action: Awaitable[None], what: str) -> None:
+    async def _generate(self, message: Message, contact: Contact) -> Reply:
+        persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
+        history = await self._db.messages.history(message, limit=self._history_limit)
+        return await self._responder.reply(build_prompt(persona, contact, history, message))
+
+    async def _show_attention(self, chat_id: str) -> None:
         """Read receipts and typing are nice to have; their failure must not stop the reply."""
         try:
-            await action
+            await self._chat.mark_read(chat_id)
+            await self._chat.set_typing(chat_id)
         except WhatsAppError as error:
-            logger.debug("could not {}: {}", what, error)
+            logger.debug("could not mark {} as read or show typing: {}", chat_id, error)

@@ -103,6 +103,9 @@ class SimulatorClient:
             await ws.send_json({"type": "hello", "number": number})
             reader = asyncio.create_task(session._read(), name=f"simulator-client:phone:{number}")
             try:
+                # The welcome carries the conversation so far; counts start from it.
+                async with asyncio.timeout(self.timeout_s):
+                    await session._welcomed.wait()
                 yield session
             finally:
                 reader.cancel()
@@ -117,6 +120,7 @@ class PhoneSession:
         self._bot_messages: set[str] = set()
         self.status: dict[str, Any] = {}
         self._changed = asyncio.Condition()
+        self._welcomed = asyncio.Event()
 
     async def _read(self) -> None:
         async for message in self._ws:
@@ -127,6 +131,7 @@ class PhoneSession:
                 if data.get("type") == "welcome":
                     self.status = data.get("status") or self.status
                     self._bot_messages |= {m["id"] for m in data.get("history", []) if m.get("by_bot")}
+                    self._welcomed.set()
                 elif data.get("type") == "status":
                     self.status = data["status"]
                 elif data.get("type") == "message" and data["msg"].get("by_bot"):
@@ -136,6 +141,11 @@ class PhoneSession:
     async def _wait(self, condition: Callable[[], bool], timeout_s: float | None) -> None:
         async with asyncio.timeout(timeout_s or self._client.timeout_s), self._changed:
             await self._changed.wait_for(condition)
+
+    @property
+    def reply_count(self) -> int:
+        """Messages the bot has sent this contact so far."""
+        return len(self._bot_messages)
 
     async def wait_for_replies(self, count: int = 1, timeout_s: float | None = None) -> list[SentMessage]:
         """Until the bot has sent this contact `count` messages in all; returns them, in order."""
