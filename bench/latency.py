@@ -117,7 +117,7 @@ def table(results: list[dict[str, object]]) -> str:
                "throughput_msg_s"]  # fmt: skip
     rows = [columns] + [[str(result.get(column, "")) for column in columns] for result in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows)
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
 
 
 def main() -> None:

@@ -123,10 +123,10 @@ class Settings(BaseSettings):
         return self.mongodb_uri is not None and self.mongodb_uri.startswith(MEMORY_URI)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build the settings, turning pydantic's report into one line per wrong setting."""
+def load_settings() -> Settings:
+    """Read the settings, turning pydantic's report into one line that names each wrong setting."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings()
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None
 

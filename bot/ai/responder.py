@@ -27,19 +27,6 @@ class Reply:
 
 
 class Responder(Protocol):
-    async def check(self) -> None:
-        """Prove at start-up that the endpoint answers and takes the key; a model lookup costs no tokens."""
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._client.aio.models.get(model=self._model)
-        except genai_errors.ClientError as error:
-            raise StartupError(
-                f"Gemini refused the API key or the model {self._model!r} (GEMINI_API_KEY, GEMINI_MODEL): "
-                f"HTTP {error.code} {error.message or error.status or ''}".strip()
-            ) from error
-        except (genai_errors.APIError, aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise StartupError(f"Gemini is unreachable: {_describe(error)}") from error
-
     async def reply(self, prompt: Prompt) -> Reply: ...
 
     async def close(self) -> None: ...

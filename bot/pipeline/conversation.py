@@ -41,7 +41,10 @@ class ConversationWorker:
             group.create_task(self._show_attention(contact.id), name=f"pipeline:{contact.id}:attention")
             reply = await self._generate(message, contact)
 
-        sent = await self._outbox.send_reply(message, reply.text)
+        try:
+            sent = await self._outbox.send_reply(message, reply.text)
+        except WhatsAppError:
+            return  # recorded as failed by the outbox; the message stays `received`
         await self._db.messages.mark_replied(message.id, reply_id=sent.id)
         logger.info(
             "answered {} for {} in {:.2f} s{}",

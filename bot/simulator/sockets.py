@@ -113,7 +113,9 @@ class Hub:
             if page_id is None:
                 raise Rejected("the page has not said hello yet")
             if method == "sendTextMessage":
-                result, pushes = state.send_text(page_id, args.get("chatId"), args.get("content"), args.get("messageId"))
+                result, pushes = state.send_text(
+                    page_id, args.get("chatId"), args.get("content"), args.get("messageId")
+                )
                 after = state.confirm_delivery(result["id"]) if pushes else []
             elif method == "markIsRead":
                 result, pushes = state.mark_read(page_id, args.get("chatId"))

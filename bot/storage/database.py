@@ -11,23 +11,19 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import PyMongoError
 
 from bot.errors import StorageUnavailable
+from bot.settings import MEMORY_URI, Settings
 from bot.storage.contacts import ContactRepository
 from bot.storage.messages import MessageRepository
 from bot.storage.personas import PersonaRepository
-from bot.settings import MEMORY_URI, Settings
 
-# Every read path the bot has, and the index that serves it.
+# Every read path the bot has, and the index that serves it. Contacts and personas are read by _id only.
 INDEXES: dict[str, list[IndexModel]] = {
     "messages": [
         # Dedupe: WhatsApp may deliver the same message twice; outbound messages get their id only once sent.
         IndexModel([("wa_id", ASCENDING)], name="wa_id_unique", unique=True, sparse=True),
         # History for one contact, newest first.
         IndexModel([("contact_id", ASCENDING), ("created_at", DESCENDING)], name="contact_history"),
-        # Work left over: inbound messages still `received`, oldest first.
-        IndexModel([("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"),
     ],
-    "contacts": [IndexModel([("phone", ASCENDING)], name="phone")],
-    "personas": [],
 }
 
 
@@ -79,8 +75,7 @@ class Database:
 
     async def ensure_indexes(self) -> None:
         for collection, indexes in INDEXES.items():
-            if indexes:
-                await self._db[collection].create_indexes(indexes)
+            await self._db[collection].create_indexes(indexes)
 
     async def index_names(self, collection: str) -> set[str]:
         return {index["name"] async for index in await self._db[collection].list_indexes()}

@@ -20,7 +20,6 @@ from bot.errors import NotReady, WhatsAppError
 from bot.ops.tasks import TaskSet
 from bot.settings import Settings
 from bot.whatsapp.browser import launch_profile
-from bot.whatsapp.injection import install_bridge
 from bot.whatsapp.events import (
     STREAM_MODE_STATES,
     ConnectionState,
@@ -32,6 +31,7 @@ from bot.whatsapp.events import (
     StateHandler,
     to_incoming,
 )
+from bot.whatsapp.injection import install_bridge
 
 BINDING_NAME = "__waBotEmit"  # the bridge (bridge.js) calls it
 
@@ -131,7 +131,7 @@ class WhatsAppClient:
         await self.wait_for_state(ConnectionState.READY, timeout_s=timeout_s)
 
     def stop_receiving(self) -> None:
-        """First step of shutdown: messages arriving from now on are left unread in WhatsApp."""
+        """First step of shutdown: messages arriving from now on are not stored or answered."""
         self._accepting_messages = False
 
     async def stop(self) -> None:
@@ -247,7 +247,7 @@ class WhatsAppClient:
         if message is None:
             return
         if not self._accepting_messages:
-            logger.info("message {} arrived while stopping; left unread for the next start", message.wa_id)
+            logger.warning("message {} arrived while stopping and is not answered", message.wa_id)
             return
         await self._on_message(message)
 

@@ -1,4 +1,4 @@
-"""The fake WhatsApp Web in a real headless Chromium: window.WPP's shape, linking, messages, reload, conflict, logout."""
+"""The fake WhatsApp Web in real headless Chromium: WPP's shape, linking, messages, reload, conflict, logout."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ async def test_history_is_this_contacts_conversation_before_the_message(db: Data
 
 @pytest.mark.mongodb
 async def test_real_server_has_the_indexes_every_read_path_needs(db: Database) -> None:
-    assert {"wa_id_unique", "contact_history", "status_created"} <= await db.index_names("messages")
+    assert {"wa_id_unique", "contact_history"} <= await db.index_names("messages")
     # Outbound messages without a WhatsApp id yet must not collide on the unique index.
     await db.messages.add_reply(contact_id="1@c.us", text="a", in_reply_to=None)
     await db.messages.add_reply(contact_id="1@c.us", text="b", in_reply_to=None)
