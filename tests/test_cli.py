@@ -10,6 +10,8 @@ from bot.simulator.client import SimulatorClient
 
 from .cli_helpers import run_bot
 
+FAKE_PASSWORD = "not-a-real-password"  # must never appear in what the bot prints
+
 
 async def test_help_lists_the_commands(tmp_path: Path) -> None:
     code, stdout, _ = await run_bot("--help", cwd=tmp_path)
@@ -34,12 +36,12 @@ async def test_run_refuses_an_unreachable_mongodb_without_showing_its_password(t
         "run",
         cwd=tmp_path,
         GEMINI_API_KEY="k",
-        MONGODB_URI="mongodb://bot:s3cret-pw@127.0.0.1:9/?directConnection=true",
+        MONGODB_URI="mongodb://bot:" + FAKE_PASSWORD + "@127.0.0.1:9/?directConnection=true",
         MONGODB_TIMEOUT_S="1",
     )
     assert code == 1
     assert last_line(stderr).startswith("error: MongoDB is unreachable at the configured MONGODB_URI")
-    assert "s3cret-pw" not in stderr
+    assert FAKE_PASSWORD not in stderr
 
 
 async def test_run_refuses_without_a_gemini_key(tmp_path: Path) -> None:
