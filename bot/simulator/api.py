@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from loguru import logger
 
 from bot.simulator.gemini import FakeGemini
@@ -17,6 +18,15 @@ from bot.simulator.state import SimState
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def bad_input_as_400(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One place turns a malformed call into a 400 with a clear message, for every handler."""
+    try:
+        return await handler(request)
+    except BadInput as exc:
+        return _error(400, str(exc))
 
 
 async def _body(request: web.Request, *, required: bool) -> Any:
@@ -52,10 +62,7 @@ class ControlApi:
         app.router.add_post("/api/gemini/behaviour", self.gemini_behaviour)
 
     async def link(self, request: web.Request) -> web.Response:
-        try:
-            body = await _body(request, required=False)
-        except BadInput as exc:
-            return _error(400, str(exc))
+        body = await _body(request, required=False)
         ref = body.get("ref") if isinstance(body, dict) else None
         if ref is not None and not isinstance(ref, str):
             return _error(400, '"ref" must be a string (the AuthCode ref or fullCode shown by the QR)')
@@ -68,10 +75,7 @@ class ControlApi:
         return web.json_response({"linked": True})
 
     async def messages(self, request: web.Request) -> web.Response:
-        try:
-            incoming = parse_incoming(await _body(request, required=True))
-        except BadInput as exc:
-            return _error(400, str(exc))
+        incoming = parse_incoming(await _body(request, required=True))
         key, pushes = self._state.post(incoming)
         self._hub.dispatch(pushes)
         return web.json_response({"id": key})
@@ -80,10 +84,7 @@ class ControlApi:
         return web.json_response(self._state.store.sent_log(request.query.get("to") or None))
 
     async def set_state(self, request: web.Request) -> web.Response:
-        try:
-            body = await _body(request, required=True)
-        except BadInput as exc:
-            return _error(400, str(exc))
+        body = await _body(request, required=True)
         state = body.get("state") if isinstance(body, dict) else None
         if not isinstance(state, str):
             return _error(400, '"state" is required, e.g. {"state": "OFFLINE"}')
@@ -110,7 +111,8 @@ class ControlApi:
         return web.json_response(self._gemini.requests)
 
     async def gemini_behaviour(self, request: web.Request) -> web.Response:
+        body = await _body(request, required=False)
         try:
-            return web.json_response(self._gemini.set_behaviour(await _body(request, required=False)))
-        except (BadInput, ValueError) as exc:
+            return web.json_response(self._gemini.set_behaviour(body))
+        except ValueError as exc:
             return _error(400, str(exc))

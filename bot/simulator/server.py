@@ -10,7 +10,7 @@ import segno
 from aiohttp import web
 from loguru import logger
 
-from bot.simulator.api import ControlApi
+from bot.simulator.api import ControlApi, bad_input_as_400
 from bot.simulator.gemini import FakeGemini
 from bot.simulator.ids import normalise_number
 from bot.simulator.sockets import Hub
@@ -60,7 +60,7 @@ async def _qr_svg(request: web.Request) -> web.Response:
 
 def create_app(state: SimState, hub: Hub, gemini: FakeGemini) -> web.Application:
     """Routes: the fake web.whatsapp.com, /phone, the websockets, the control API and the fake Gemini."""
-    app = web.Application()
+    app = web.Application(middlewares=[bad_input_as_400])
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", _whatsapp_page)
     app.router.add_get("/phone", _phone_page)
