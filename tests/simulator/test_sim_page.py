@@ -242,6 +242,8 @@ async def test_second_page_with_the_same_link_conflicts_the_first(open_page, cal
     # "Use here" takes the session back.
     await first.page.locator("#use-here").click()
     await second.log.wait_for(lambda events: ("conn.stream_mode_changed", "CONFLICT") in events)
+    # The two pages are told over separate sockets: wait for the first one's news too.
+    await first.log.wait_for(lambda _: first.log.payloads("conn.stream_mode_changed")[-1] == "MAIN")
     assert first.log.payloads("conn.stream_mode_changed")[-1] == "MAIN"
 
 
