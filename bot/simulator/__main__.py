@@ -20,6 +20,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--operator-number", default="15550000000", help="the bot's own WhatsApp number")
     parser.add_argument("--qr-refresh-s", type=float, default=20.0, help="seconds between QR refs (0: never)")
+    parser.add_argument(
+        "--qr-rotations-before-idle", type=int, default=6, help="automatic QR rotations before it goes idle (0: never)"
+    )
+    parser.add_argument("--sync-ms", type=float, default=0.0, help="how long pages stay in SYNCING before MAIN")
     return parser.parse_args(argv)
 
 
@@ -29,7 +33,13 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    async with Simulator(port=args.port, operator_number=args.operator_number, qr_refresh_s=args.qr_refresh_s) as sim:
+    async with Simulator(
+        port=args.port,
+        operator_number=args.operator_number,
+        qr_refresh_s=args.qr_refresh_s,
+        qr_rotations_before_idle=args.qr_rotations_before_idle,
+        sync_ms=args.sync_ms,
+    ) as sim:
         logger.info("WhatsApp Web (fake): {}", sim.base_url)
         logger.info("Phone (play the contacts): {}", sim.phone_url)
         logger.info("Gemini base URL (fake): {}", sim.gemini_base_url)

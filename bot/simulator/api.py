@@ -10,10 +10,12 @@ from aiohttp.typedefs import Handler
 from loguru import logger
 
 from bot.simulator.gemini import FakeGemini
+from bot.simulator.ids import normalise_link_code
 from bot.simulator.inbound import BadInput, parse_incoming
 from bot.simulator.pages import NoQrPage
 from bot.simulator.sockets import Hub
 from bot.simulator.state import SimState
+from bot.simulator.stream import MainReady
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -58,16 +60,24 @@ class ControlApi:
         app.router.add_post("/api/logout", self.logout)
         app.router.add_get("/api/status", self.status)
         app.router.add_get("/api/chats", self.chats)
+        app.router.add_post("/api/page/reload", self.reload_pages)
+        app.router.add_post("/api/qr/rotate", self.rotate_qr)
+        app.router.add_post("/api/qr/idle", self.idle_qr)
+        app.router.add_post("/api/main-ready", self.main_ready)
         app.router.add_get("/api/gemini/requests", self.gemini_requests)
         app.router.add_post("/api/gemini/behaviour", self.gemini_behaviour)
 
     async def link(self, request: web.Request) -> web.Response:
         body = await _body(request, required=False)
-        ref = body.get("ref") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            return _error(400, 'expected a JSON object: {}, {"ref": ...} or {"code": "ABCD-EFGH"}')
+        ref, code = body.get("ref"), body.get("code")
         if ref is not None and not isinstance(ref, str):
             return _error(400, '"ref" must be a string (the AuthCode ref or fullCode shown by the QR)')
+        if code is not None and normalise_link_code(code) is None:
+            return _error(400, '"code" must be the 8-character pairing code, e.g. "ABCD-EFGH"')
         try:
-            pushes = self._state.link(ref)
+            pushes = self._state.link(ref, code)
         except NoQrPage as exc:
             return _error(409, f"{exc}: open the WhatsApp page first, or it is already linked")
         self._hub.dispatch(pushes)
@@ -95,6 +105,32 @@ class ControlApi:
         self._hub.dispatch(pushes)
         logger.info("simulator: state {}", state.upper())
         return web.json_response({"state": self._state.pages.state})
+
+    async def reload_pages(self, request: web.Request) -> web.Response:
+        pushes = self._state.reload_pages()
+        self._hub.dispatch(pushes)
+        logger.info("simulator: reloading {} page(s)", len(pushes))
+        return web.json_response({"reloaded": len(pushes)})
+
+    async def rotate_qr(self, request: web.Request) -> web.Response:
+        try:
+            self._hub.dispatch(self._state.rotate_all_qr())
+        except NoQrPage as exc:
+            return _error(409, str(exc))
+        return web.json_response({"rotated": True})
+
+    async def idle_qr(self, request: web.Request) -> web.Response:
+        try:
+            self._hub.dispatch(self._state.idle_all_qr())
+        except NoQrPage as exc:
+            return _error(409, str(exc))
+        return web.json_response({"idle": True})
+
+    async def main_ready(self, request: web.Request) -> web.Response:
+        setting = MainReady.parse(await _body(request, required=False))
+        self._state.set_main_ready(setting)
+        logger.info("simulator: main-ready {}", setting.describe())
+        return web.json_response(setting.describe())
 
     async def logout(self, request: web.Request) -> web.Response:
         self._hub.dispatch(self._state.logout())

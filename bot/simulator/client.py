@@ -65,9 +65,11 @@ class SimulatorClient:
                 raise SimulatorError(f"{method} /{path}: HTTP {response.status}: {data}")
             return data
 
-    async def link(self) -> None:
-        """The operator scans the QR code shown by the bot's page."""
-        await self._call("POST", "api/link", {})
+    async def link(self, code: str | None = None, ref: str | None = None) -> None:
+        """The operator scans the QR code shown by the bot's page (the one showing `ref`, if given), or types
+        the pairing `code` the page generated (ABCD-EFGH) on the phone."""
+        body = {key: value for key, value in (("code", code), ("ref", ref)) if value is not None}
+        await self._call("POST", "api/link", body)
 
     async def send(self, number: str, text: str, *, name: str | None = None, **extra: Any) -> str:
         """A contact sends a message; returns WhatsApp's id for it."""
@@ -86,6 +88,26 @@ class SimulatorClient:
 
     async def logout(self) -> None:
         await self._call("POST", "api/logout", {})
+
+    async def reload_pages(self) -> int:
+        """Every connected page reloads, as WhatsApp Web does after an update; returns how many did."""
+        return int((await self._call("POST", "api/page/reload", {}))["reloaded"])
+
+    async def rotate_qr(self) -> None:
+        """Every page on the QR screen shows a new code now."""
+        await self._call("POST", "api/qr/rotate", {})
+
+    async def qr_idle(self) -> None:
+        """Every page on the QR screen goes idle ("click to reload QR code")."""
+        await self._call("POST", "api/qr/idle", {})
+
+    async def set_main_ready(self, mode: str, delay_ms: float = 0) -> None:
+        """When conn.main_ready fires on pages that open or link from now on: normal, never or before-auth."""
+        await self._call("POST", "api/main-ready", {"mode": mode, "delay_ms": delay_ms})
+
+    async def chats(self) -> list[dict[str, Any]]:
+        """The chats with their unread counts (GET /api/chats)."""
+        return list(await self._call("GET", "api/chats"))
 
     async def gemini_requests(self) -> list[GeminiRequest]:
         return [GeminiRequest.model_validate(item) for item in await self._call("GET", "api/gemini/requests")]

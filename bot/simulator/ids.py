@@ -79,8 +79,27 @@ def serialize_key(from_me: bool, remote: str, msg_id: str, participant: str | No
 
 
 def new_link_token() -> str:
-    """The secret a linked page keeps in localStorage to come back without a QR."""
+    """The secret a linked page keeps in IndexedDB (as the real site keeps its keys) to come back without a QR."""
     return secrets.token_urlsafe(24)
+
+
+# WhatsApp's pairing codes avoid look-alike characters (no 0, I, O or U).
+LINK_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
+LINK_CODE_LENGTH = 8
+_LINK_CODE_RE = re.compile(r"^[A-Z0-9]{8}$")
+
+
+def new_link_code() -> str:
+    """An 8-character pairing code, as WhatsApp shows it for "Link with phone number" (without the dash)."""
+    return "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+
+
+def normalise_link_code(raw: object) -> str | None:
+    """A pairing code as a person types it (ABCD-EFGH, abcdefgh) in canonical form; None when it is not one."""
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip().replace("-", "").replace(" ", "").upper()
+    return text if _LINK_CODE_RE.match(text) else None
 
 
 def _b64(size: int) -> str:

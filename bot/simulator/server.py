@@ -90,17 +90,26 @@ class Simulator:
         port: int = 0,
         operator_number: str = "15550000000",
         qr_refresh_s: float = 20.0,
+        qr_rotations_before_idle: int = 6,
+        sync_ms: float = 0.0,
     ) -> None:
+        """qr_refresh_s: seconds between automatic QR rotations (0: never); qr_rotations_before_idle: automatic
+        rotations before the QR screen goes idle, as the real site does (0: never); sync_ms: how long a page stays
+        in SYNCING after linking, loading or coming back online."""
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the simulator only binds to the loopback interface, not {host!r}")
         number = normalise_number(operator_number)
         if number is None:
             raise ValueError(f"operator_number must be digits, got {operator_number!r}")
+        if qr_rotations_before_idle < 0 or sync_ms < 0 or qr_refresh_s < 0:
+            raise ValueError("qr_refresh_s, qr_rotations_before_idle and sync_ms cannot be negative")
         self._host = host
         self._port = port
-        self.state = SimState(number)
+        self.state = SimState(
+            number, qr_refresh_s=qr_refresh_s, qr_rotations_before_idle=qr_rotations_before_idle, sync_ms=sync_ms
+        )
         self.gemini = FakeGemini()
-        self.hub = Hub(self.state, qr_refresh_s)
+        self.hub = Hub(self.state)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:

@@ -47,18 +47,20 @@ class Peer:
 
 
 class Hub:
-    """Routes SimState pushes to sockets and turns socket messages into SimState calls."""
+    """Routes SimState pushes to sockets and timers, and turns socket messages into SimState calls."""
 
-    def __init__(self, state: SimState, qr_refresh_s: float) -> None:
+    def __init__(self, state: SimState) -> None:
         self._state = state
-        self._qr_refresh_s = qr_refresh_s
         self._pages: dict[str, Peer] = {}
         self._phones: dict[Peer, str | None] = {}
         self._sockets: set[web.WebSocketResponse] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
 
     def dispatch(self, pushes: list[Push]) -> None:
         for push in pushes:
-            if push.target == "page":
+            if push.target == "timer":
+                self._start_timer(push)
+            elif push.target == "page":
                 if peer := self._pages.get(push.key):
                     peer.send(push.payload)
             else:
@@ -66,8 +68,21 @@ class Hub:
                     if push.target == "phones" or number == push.key:
                         peer.send(push.payload)
 
+    def _start_timer(self, push: Push) -> None:
+        """Call SimState.on_timer when it is due; SimState ignores timers that no longer apply."""
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.dispatch(self._state.on_timer(push.key, push.payload))
+
+        handle = asyncio.get_running_loop().call_later(float(push.payload["delay_s"]), fire)
+        self._timers.add(handle)
+
     async def close_all(self) -> None:
-        """Close every socket (server shutdown); the handlers then clean up after themselves."""
+        """Stop the timers and close every socket (server shutdown); the handlers then clean up after themselves."""
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulator stopping")
 
@@ -77,7 +92,6 @@ class Hub:
         self._sockets.add(ws)
         peer = Peer(ws, "page")
         page_id: str | None = None
-        rotation: asyncio.Task[None] | None = None
         try:
             async for data in _json_messages(ws):
                 if data.get("type") == "hello" and page_id is None:
@@ -87,14 +101,9 @@ class Hub:
                     self._pages[page_id] = peer
                     logger.info("simulator: {} connected ({})", page_id, page.stage)
                     self.dispatch(pushes)
-                    if page.stage == "qr" and self._qr_refresh_s > 0:
-                        rotation = asyncio.create_task(self._rotate_qr(page_id), name=f"simulator:{page_id}:qr")
                 elif data.get("type") == "call":
                     self._page_call(page_id, peer, data)
         finally:
-            if rotation is not None:
-                rotation.cancel()
-                await asyncio.wait([rotation])
             if page_id is not None:
                 self._pages.pop(page_id, None)
                 self.dispatch(self._state.close_page(page_id))
@@ -108,25 +117,34 @@ class Hub:
         req, method, args = data.get("req"), data.get("method"), data.get("args")
         args = args if isinstance(args, dict) else {}
         state = self._state
+        result: Any = None
+        pushes: list[Push] = []
         after: list[Push] = []
         try:
             if page_id is None:
                 raise Rejected("the page has not said hello yet")
             if method == "sendTextMessage":
                 result, pushes = state.send_text(
-                    page_id, args.get("chatId"), args.get("content"), args.get("messageId")
+                    page_id,
+                    args.get("chatId"),
+                    args.get("content"),
+                    args.get("messageId"),
+                    mark_read=args.get("markIsRead") is not False,
                 )
                 after = state.confirm_delivery(result["id"]) if pushes else []
             elif method == "markIsRead":
                 result, pushes = state.mark_read(page_id, args.get("chatId"))
             elif method in ("markIsComposing", "markIsPaused"):
                 paused = method == "markIsPaused"
-                result, pushes = None, state.composing(page_id, args.get("chatId"), args.get("duration"), paused=paused)
+                pushes = state.composing(page_id, args.get("chatId"), args.get("duration"), paused=paused)
             elif method == "logout":
-                result, pushes = True, []
-                after = state.logout()
+                result, after = True, state.logout()
             elif method == "takeOver":
                 result, pushes = True, state.take_over(page_id)
+            elif method == "refreshQR":
+                result, pushes = state.refresh_qr(page_id)
+            elif method == "genLinkCode":
+                result = state.link_code(page_id, args.get("phone"))
             else:
                 raise Rejected(f"unknown method {method!r}")
         except Rejected as exc:
@@ -135,14 +153,6 @@ class Hub:
         self.dispatch(pushes)
         peer.send({"type": "reply", "req": req, "ok": True, "result": result})
         self.dispatch(after)
-
-    async def _rotate_qr(self, page_id: str) -> None:
-        while True:
-            await asyncio.sleep(self._qr_refresh_s)
-            pushes = self._state.rotate_qr(page_id)
-            if not pushes:
-                return
-            self.dispatch(pushes)
 
     async def phone_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)

@@ -11,7 +11,8 @@ ACK_SENT = 1
 ACK_RECEIVED = 2
 ACK_READ = 3
 
-HISTORY_PER_CHAT = 50
+# What a page loads per chat when it opens or links (the real site also loads a recent window only).
+HISTORY_PER_CHAT = 1000
 
 
 @dataclass
@@ -27,7 +28,8 @@ class Message:
     notify_name: str = ""
     ack: int = ACK_SENT
     by_bot: bool = False
-    delivered: bool = False  # reached a bot page
+    delivered: bool = False  # synced to a bot page (as an event, in a silent sync or in its history)
+    seq: int = 0  # order of arrival in the account, from 1
 
     @property
     def participant(self) -> str | None:
@@ -38,8 +40,11 @@ class Message:
     def key(self) -> str:
         return serialize_key(self.from_me, self.chat, self.msg_id, self.participant)
 
-    def to_wire(self, own_wid: str) -> dict[str, Any]:
-        """A plain MsgModel (wa-js field names, Wids as strings); the page turns Wids into objects."""
+    def to_wire(self, own_wid: str, *, new: bool = True) -> dict[str, Any]:
+        """A plain MsgModel (wa-js field names, Wids as strings); the page turns Wids into objects.
+
+        `new` is MsgModel.isNewMsg: true for a message that arrives live, false for history and silent syncs.
+        """
         group = is_group(self.chat)
         status = self.chat == STATUS_BROADCAST
         return {
@@ -58,7 +63,7 @@ class Message:
             "to": self.chat if self.from_me else own_wid,
             "author": self.participant,
             "self": "out" if self.from_me else "in",
-            "isNewMsg": True,
+            "isNewMsg": new,
             "isGroupMsg": group,
             "isStatusV3": status,
             "broadcast": status,
@@ -85,18 +90,32 @@ class Chat:
     name: str
     unread: int = 0
     composing_events: int = 0
+    t: int = 0  # time of the last message, as ChatModel.t
+    last_seq: int = 0  # orders chats whose last messages share a second
     messages: list[Message] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "unread": self.unread, "composing_events": self.composing_events}
 
+    def to_page(self) -> dict[str, Any]:
+        """What a page's ChatModel is built from (wa-js field names)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "unreadCount": self.unread,
+            "t": self.t,
+            "isGroup": is_group(self.id),
+            "order": self.last_seq,
+        }
+
 
 class ChatStore:
-    """Chats by id, messages by serialized key, and the bot's sent log in order."""
+    """Chats by id, messages by serialized key and in order of arrival, and the bot's sent log in order."""
 
     def __init__(self) -> None:
         self._chats: dict[str, Chat] = {}
         self._by_key: dict[str, Message] = {}
+        self._log: list[Message] = []
         self._sent: list[Message] = []
 
     def chat(self, chat_id: str, name: str | None = None) -> Chat:
@@ -115,7 +134,10 @@ class ChatStore:
         """Store a message; contacts' messages (not the operator's own) raise the unread count."""
         chat = self.chat(message.chat, name)
         chat.messages.append(message)
+        chat.t = max(chat.t, int(message.t))
         self._by_key[message.key] = message
+        self._log.append(message)
+        message.seq = chat.last_seq = len(self._log)
         if not message.from_me:
             chat.unread += 1
         if message.by_bot:
@@ -124,6 +146,14 @@ class ChatStore:
 
     def find(self, key: str) -> Message | None:
         return self._by_key.get(key)
+
+    @property
+    def last_seq(self) -> int:
+        return len(self._log)
+
+    def since(self, seq: int, upto: int | None = None) -> list[Message]:
+        """Messages that arrived after `seq` (up to `upto`), in order."""
+        return self._log[seq:upto]
 
     def raise_ack(self, key: str, ack: int) -> Message | None:
         """Move a message's ack forward; returns it only when it changed (acks never go back)."""
@@ -146,6 +176,10 @@ class ChatStore:
         """The chat list (status posts are not a chat)."""
         return [c.summary() for c in self._chats.values() if c.id != STATUS_BROADCAST]
 
+    def page_chats(self) -> list[dict[str, Any]]:
+        """The chat list as a page's ChatStore holds it."""
+        return [c.to_page() for c in self._chats.values() if c.id != STATUS_BROADCAST]
+
     def sent_log(self, to: str | None = None) -> list[dict[str, Any]]:
         """What the bot sent, in order; `to` matches the number (user part) or the whole chat id."""
         return [
@@ -161,10 +195,10 @@ class ChatStore:
             if to is None or to in (m.chat, user_of(m.chat))
         ]
 
-    def history(self, own_wid: str) -> dict[str, list[dict[str, Any]]]:
-        """Recent delivered messages per chat, for the page's UI after a (re)load."""
+    def history(self, own_wid: str, upto: int) -> dict[str, list[dict[str, Any]]]:
+        """Recent messages per chat up to sequence number `upto`: what a page loads when it opens or links."""
         return {
-            chat.id: [m.to_wire(own_wid) for m in chat.messages if m.delivered][-HISTORY_PER_CHAT:]
+            chat.id: [m.to_wire(own_wid, new=False) for m in chat.messages if m.seq <= upto][-HISTORY_PER_CHAT:]
             for chat in self._chats.values()
         }
 

@@ -20,7 +20,8 @@ WAIT_S = 5.0
 RECORDER_JS = """
 (() => {
   const NAMES = ['conn.auth_code_change', 'conn.authenticated', 'conn.main_ready', 'conn.logout',
-                 'conn.stream_mode_changed', 'conn.online', 'chat.new_message', 'chat.msg_ack_change'];
+                 'conn.stream_mode_changed', 'conn.stream_info_changed', 'conn.online', 'conn.qrcode_idle',
+                 'chat.new_message', 'chat.msg_ack_change'];
   let wpp;
   Object.defineProperty(window, 'WPP', {
     configurable: true,
@@ -36,6 +37,21 @@ RECORDER_JS = """
     },
   });
 })();
+"""
+
+# Reads the link token straight from IndexedDB, where the page keeps it (not through the page's own code).
+STORED_TOKEN_JS = """
+() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('simulator-session');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains('keys')) { db.close(); resolve(null); return; }
+    const get = db.transaction('keys').objectStore('keys').get('linkToken');
+    get.onsuccess = () => { db.close(); resolve(get.result === undefined ? null : get.result); };
+    get.onerror = () => reject(get.error);
+  };
+})
 """
 
 
@@ -86,6 +102,23 @@ class WaPage:
         async with asyncio.timeout(WAIT_S):
             return await self.page.evaluate(expression, arg)
 
+    async def rejection(self, expression: str, arg: Any = None) -> dict[str, Any] | None:
+        """Run an async expression; None if it resolves, else the error's {"message", "code"}."""
+        wrapped = f"(arg) => Promise.resolve().then(() => ({expression})(arg)).then(() => null, " + (
+            "(e) => ({message: String(e && e.message), code: e && e.code !== undefined ? e.code : null}))"
+        )
+        return await self.js(wrapped, arg)
+
+    async def stored_token(self) -> str | None:
+        return await self.js(STORED_TOKEN_JS)
+
+    def modes(self) -> list[str]:
+        return self.log.payloads("conn.stream_mode_changed")
+
+    async def wait_mode(self, mode: str, count: int = 1) -> None:
+        """Until the page's stream mode is `mode`, having been so `count` times in all."""
+        await self.log.wait_for(lambda _: self.modes()[-1:] == [mode] and self.modes().count(mode) >= count)
+
 
 OpenPage = Callable[..., Awaitable[WaPage]]
 
@@ -98,10 +131,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def open_page(browser: Browser, simulator: Simulator) -> AsyncIterator[OpenPage]:
-    """Opens the fake WhatsApp Web in a fresh context (or a given one) with an EventLog; closes what it opened."""
+    """Opens the fake WhatsApp Web (of the test's simulator, or `sim`) in a fresh context (or a given one) with
+    an EventLog; closes what it opened."""
     contexts: list[BrowserContext] = []
 
-    async def _open(context: BrowserContext | None = None, *, record: bool = True) -> WaPage:
+    async def _open(
+        context: BrowserContext | None = None, *, record: bool = True, sim: Simulator | None = None
+    ) -> WaPage:
         if context is None:
             context = await browser.new_context()
             contexts.append(context)
@@ -110,7 +146,7 @@ async def open_page(browser: Browser, simulator: Simulator) -> AsyncIterator[Ope
         if record:
             await page.expose_binding("__simEvent", log.record)
             await page.add_init_script(RECORDER_JS)
-        await page.goto(simulator.base_url, timeout=WAIT_S * 1000)
+        await page.goto((sim or simulator).base_url, timeout=WAIT_S * 1000)
         wa = WaPage(context, page, log)
         await wa.ready()
         return wa

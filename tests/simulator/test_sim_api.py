@@ -50,11 +50,17 @@ async def test_link_without_a_qr_page_is_409(http: aiohttp.ClientSession, simula
 async def test_state_rejects_unknown_states(http: aiohttp.ClientSession, simulator: Simulator, call_api) -> None:
     status, data = await _post(http, simulator, "api/state", {"state": "ASLEEP"})
     assert status == 400 and "CONNECTED" in data["error"]
+    assert "UNPAIRED" in data["error"] and "SMB_TOS_BLOCK" in data["error"]
     status, data = await _post(http, simulator, "api/state", {})
     assert status == 400
-    for state in ("OFFLINE", "CONFLICT", "TOS_BLOCK", "DEPRECATED_VERSION", "CONNECTED"):
+    states = ("OFFLINE", "OPENING", "TIMEOUT", "PAIRING", "SYNCING", "CONFLICT", "TOS_BLOCK", "SMB_TOS_BLOCK")
+    for state in (*states, "PROXYBLOCK", "DEPRECATED_VERSION", "CONNECTED"):
         assert await call_api("POST", "api/state", {"state": state}) == {"state": state}
         assert (await call_api("GET", "api/status"))["state"] == state
+    # UNPAIRED is not a state the account stays in: the server forgot the device, as after a logout.
+    await call_api("POST", "api/state", {"state": "OFFLINE"})
+    assert await call_api("POST", "api/state", {"state": "unpaired"}) == {"state": "CONNECTED"}
+    assert (await call_api("GET", "api/status"))["linked"] is False
 
 
 async def test_messages_without_a_page_are_held(call_api) -> None:
@@ -96,6 +102,35 @@ async def test_group_status_and_own_messages_get_wa_ids(call_api) -> None:
     assert chats["15551234567@c.us"]["unread"] == 0  # the operator's own message is not unread
 
 
+async def test_link_by_pairing_code_needs_a_well_formed_known_code(
+    http: aiohttp.ClientSession, simulator: Simulator
+) -> None:
+    status, data = await _post(http, simulator, "api/link", {"code": "ABC"})
+    assert status == 400 and "ABCD-EFGH" in data["error"]
+    status, data = await _post(http, simulator, "api/link", {"code": "abcd-efgh"})
+    assert status == 409 and "pairing code" in data["error"]
+    status, data = await _post(http, simulator, "api/link", ["not", "an", "object"])
+    assert status == 400
+
+
+async def test_connection_fault_controls(http: aiohttp.ClientSession, simulator: Simulator, call_api) -> None:
+    assert await call_api("POST", "api/page/reload") == {"reloaded": 0}
+    for path in ("api/qr/rotate", "api/qr/idle"):
+        status, data = await _post(http, simulator, path)
+        assert status == 409 and "QR" in data["error"]
+    assert await call_api("POST", "api/main-ready", {"mode": "never"}) == {"mode": "never", "delay_ms": 0}
+    assert await call_api("POST", "api/main-ready", {"mode": "before-auth", "delay_ms": 250}) == {
+        "mode": "before-auth",
+        "delay_ms": 250,
+    }
+    assert await call_api("POST", "api/main-ready", {}) == {"mode": "normal", "delay_ms": 0}
+    for bad in ({"mode": "soon"}, {"delay_ms": "1s"}, {"delay_ms": -5}, {"mode": "normal", "when": 1}):
+        status, data = await _post(http, simulator, "api/main-ready", bad)
+        assert status == 400, bad
+    status, data = await _post(http, simulator, "api/main-ready", {"mode": "soon"})
+    assert "normal, never, before-auth" in data["error"]
+
+
 async def test_qr_svg_needs_a_code(http: aiohttp.ClientSession, simulator: Simulator) -> None:
     async with http.get(simulator.base_url + "qr.svg") as response:
         assert response.status == 400
@@ -131,3 +166,5 @@ async def test_simulator_lifecycle() -> None:
         await sim.stop()
     with pytest.raises(ValueError):
         Simulator(host="0.0.0.0")
+    with pytest.raises(ValueError):
+        Simulator(sync_ms=-1)

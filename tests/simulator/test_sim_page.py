@@ -21,10 +21,13 @@ async def test_wpp_surface_and_qr_screen(open_page, http: aiohttp.ClientSession,
         """() => ({
         version: WPP.version, injected: WPP.isInjected, ready: WPP.isReady, fullReady: WPP.isFullReady,
         fns: ['on', 'off', 'once', 'loader.onReady', 'loader.onInjected', 'loader.onFullReady',
-              'conn.isAuthenticated', 'conn.isMainReady', 'conn.getAuthCode', 'conn.logout',
-              'chat.sendTextMessage', 'chat.markIsRead', 'chat.markIsComposing']
+              'conn.isAuthenticated', 'conn.isMainReady', 'conn.getAuthCode', 'conn.logout', 'conn.isIdle',
+              'conn.isOnline', 'conn.getStreamData', 'conn.refreshQR', 'conn.genLinkDeviceCodeForPhoneNumber',
+              'chat.sendTextMessage', 'chat.markIsRead', 'chat.markIsComposing', 'chat.list', 'chat.getMessages',
+              'chat.getMessageById', 'whatsapp.Socket.takeover']
             .filter((path) => typeof path.split('.').reduce((o, k) => o[k], WPP) !== 'function'),
         authenticated: WPP.conn.isAuthenticated(), mainReady: WPP.conn.isMainReady(),
+        mainInit: WPP.conn.isMainInit(), stream: WPP.conn.getStreamData(), socket: WPP.whatsapp.Socket.state,
         })"""
     )
     assert shape == {
@@ -35,6 +38,9 @@ async def test_wpp_surface_and_qr_screen(open_page, http: aiohttp.ClientSession,
         "fns": [],
         "authenticated": False,
         "mainReady": False,
+        "mainInit": True,
+        "stream": {"mode": "QR", "info": "NORMAL"},
+        "socket": "UNPAIRED",
     }
     assert await wa.js("() => new Promise((resolve) => WPP.loader.onFullReady(() => resolve('now')))") == "now"
 
@@ -45,6 +51,7 @@ async def test_wpp_surface_and_qr_screen(open_page, http: aiohttp.ClientSession,
     )
     assert wa.log.payloads("conn.stream_mode_changed") == ["QR"]
     assert wa.log.payloads("conn.auth_code_change") == [code]
+    assert await wa.js("() => WPP.chat.list()") == []  # a page on the QR screen knows no chats
 
     qr = wa.page.locator("#qr")
     await qr.wait_for(state="visible", timeout=5000)
@@ -69,11 +76,18 @@ async def test_link_authenticates_then_main_ready(open_page, call_api) -> None:
     await wa.log.wait_count("conn.main_ready")
     names = wa.log.names()
     assert names.index("conn.authenticated") < names.index("conn.main_ready")
-    assert wa.log.payloads("conn.stream_mode_changed")[-1] == "MAIN"
+    assert wa.modes() == ["QR", "SYNCING", "MAIN"]
+    assert wa.log.payloads("conn.stream_info_changed") == ["NORMAL", "SYNCING", "NORMAL"]
     assert wa.log.payloads("conn.auth_code_change")[-1] is None
     assert await wa.js("() => [WPP.conn.isAuthenticated(), WPP.conn.isMainReady()]") == [True, True]
     assert await wa.js("() => WPP.conn.getAuthCode()") is None
-    assert await wa.js("() => localStorage.getItem('simLinkToken')")
+    assert await wa.js("() => [WPP.conn.getStreamData(), WPP.whatsapp.Socket.state]") == [
+        {"mode": "MAIN", "info": "NORMAL"},
+        "CONNECTED",
+    ]
+    # The token is in IndexedDB (committed before conn.authenticated was emitted), not in localStorage.
+    assert await wa.stored_token()
+    assert await wa.js("() => localStorage.length") == 0
     await wa.page.locator("#main-screen").wait_for(state="visible", timeout=5000)
     status = await call_api("GET", "api/status")
     assert status["linked"] is True and status["ready_pages"] == 1 and status["qr_pages"] == 0
@@ -152,44 +166,72 @@ async def test_send_text_is_logged_and_echoed_as_own_message(open_page, call_api
     assert len(await call_api("GET", f"api/sent?to={ANA}")) == 2
 
 
-async def test_offline_rejects_sends_and_holds_incoming(open_page, call_api) -> None:
+async def test_offline_messages_become_unread_not_events(open_page, call_api) -> None:
     wa = await open_page()
     await call_api("POST", "api/link")
     await wa.log.wait_count("conn.main_ready")
     await call_api("POST", "api/state", {"state": "OFFLINE"})
     await wa.log.wait_for(lambda events: ("conn.online", False) in events)
-    assert wa.log.payloads("conn.stream_mode_changed")[-1] == "OFFLINE"
+    assert wa.modes()[-1] == "OFFLINE" and await wa.js("() => WPP.conn.isOnline()") is False
     error = await wa.js("() => WPP.chat.sendTextMessage('15551234567@c.us', 'x').then(() => null, (e) => e.message)")
     assert error and "OFFLINE" in error
 
-    await call_api("POST", "api/messages", {"from": ANA, "text": "while offline"})
+    posted = await call_api("POST", "api/messages", {"from": ANA, "text": "while offline", "name": "Ana"})
     assert (await call_api("GET", "api/status"))["pending"] == 1
     await call_api("POST", "api/state", {"state": "CONNECTED"})
-    [msg] = await wa.log.wait_count("chat.new_message")
-    assert msg["body"] == "while offline"
-    assert ("conn.online", True) in wa.log.events
-    assert wa.log.payloads("conn.stream_mode_changed")[-1] == "MAIN"
+    await wa.wait_mode("MAIN", 2)
+    assert wa.modes()[-3:] == ["OFFLINE", "SYNCING", "MAIN"]
+    assert ("conn.online", True) in wa.log.events and ("conn.stream_info_changed", "RESUMING") in wa.log.events
+    assert wa.log.payloads("chat.new_message") == []  # arrived while nobody could take it: never an event
+    assert (await call_api("GET", "api/status"))["pending"] == 0
+
+    unread = await wa.js(
+        """async () => {
+          const chats = await WPP.chat.list({onlyWithUnreadMessage: true});
+          const msgs = await WPP.chat.getMessages(chats[0].id, {count: -1, onlyUnread: true});
+          return {chats: chats.map((c) => [c.id._serialized, c.unreadCount]),
+                  msgs: msgs.map((m) => [m.id._serialized, m.body, m.isNewMsg])};
+        }"""
+    )
+    assert unread == {"chats": [[ANA_WID, 1]], "msgs": [[posted["id"], "while offline", True]]}
 
 
-async def test_messages_posted_before_any_page_arrive_in_order(open_page, call_api) -> None:
+async def test_messages_before_any_page_are_unread_chats(open_page, call_api) -> None:
     texts = ["one", "two", "three"]
     for text in texts:
         await call_api("POST", "api/messages", {"from": ANA, "text": text, "name": "Ana"})
     assert (await call_api("GET", "api/chats"))[0]["unread"] == 3
     wa = await open_page()
     await call_api("POST", "api/link")
-    messages = await wa.log.wait_count("chat.new_message", 3)
-    assert [m["body"] for m in messages] == texts
+    await wa.log.wait_count("conn.main_ready")
+    assert wa.log.payloads("chat.new_message") == []
+    bodies = await wa.js(
+        """() => WPP.chat.getMessages('15551234567@c.us', {count: -1, onlyUnread: true})
+                   .then((msgs) => msgs.map((m) => m.body))"""
+    )
+    assert bodies == texts
+    # Read now: the phone sees blue ticks and the chat is no longer unread.
+    assert await wa.js("() => WPP.chat.markIsRead('15551234567').then((r) => r.unreadCount)") == 3
+    assert await wa.js("() => WPP.chat.getMessages('15551234567@c.us', {onlyUnread: true})") == []
+    assert await wa.js("() => WPP.chat.list({onlyWithUnreadMessage: true})") == []
 
 
-async def test_held_messages_wait_for_the_first_listener(open_page, call_api) -> None:
-    """The bot subscribes after the page loaded: what arrived before is replayed to its first listener."""
+async def test_events_reach_only_listeners_registered_in_time(open_page, call_api) -> None:
+    """Like wa-js's EventEmitter: a message emitted before the bot listens is in the store, never replayed."""
     wa = await open_page(record=False)
     await call_api("POST", "api/link")
-    await call_api("POST", "api/messages", {"from": ANA, "text": "before the bot listens"})
+    first = await call_api("POST", "api/messages", {"from": ANA, "text": "before the bot listens"})
     await wa.page.locator(".chat-last", has_text="before the bot listens").wait_for(timeout=5000)
-    body = await wa.js("() => new Promise((resolve) => WPP.on('chat.new_message', (m) => resolve(m.body)))")
-    assert body == "before the bot listens"
+    await wa.js("() => { window.__got = []; WPP.on('chat.new_message', (m) => window.__got.push(m.body)); }")
+    await call_api("POST", "api/messages", {"from": ANA, "text": "after"})
+    await wa.page.locator(".chat-last", has_text="after").wait_for(timeout=5000)
+    assert await wa.js("() => window.__got") == ["after"]
+    stored = await wa.js(
+        """(key) => Promise.all([WPP.chat.getMessageById(key), WPP.chat.list()])
+                   .then(([m, chats]) => [m.body, chats[0].unreadCount])""",
+        first["id"],
+    )
+    assert stored == ["before the bot listens", 2]
 
 
 async def test_mark_read_and_composing(open_page, call_api) -> None:
@@ -257,7 +299,8 @@ async def test_logout_returns_the_page_to_the_qr_screen(open_page, call_api) -> 
     await wa.log.wait_for(lambda events: "conn.logout" in [e for e, _ in events])
     # After the reload the page shows a fresh QR.
     await wa.log.wait_for(lambda events: events[-1][0] == "conn.auth_code_change" and events[-1][1] is not None)
-    assert await wa.js("() => [WPP.conn.isAuthenticated(), localStorage.getItem('simLinkToken')]") == [False, None]
+    assert await wa.js("() => WPP.conn.isAuthenticated()") is False
+    assert await wa.stored_token() is None
     await wa.page.locator("#qr").wait_for(state="visible", timeout=5000)
     status = await call_api("GET", "api/status")
     assert status["linked"] is False and status["qr_pages"] == 1

@@ -1,4 +1,5 @@
-// wa-js data shapes for the simulator's window.WPP: Wid, MsgKey and MsgModel, with the methods the bot may call.
+// wa-js data shapes for the simulator's window.WPP: Wid, MsgKey, MsgModel, ChatModel and WPPError, with the methods
+// the bot may call.
 (function () {
   'use strict';
 
@@ -69,5 +70,38 @@
     toJSON() { return this.serialize(); }
   }
 
-  window.SimModels = { Wid, MsgKey, MsgModel, wid };
+  class ChatModel {
+    constructor(plain) {
+      this.id = wid(plain.id);
+      this.update(plain);
+    }
+    update(plain) {
+      this.name = plain.name;
+      this.formattedTitle = plain.name;
+      this.t = plain.t;
+      this.unreadCount = plain.unreadCount;
+      this.isGroup = Boolean(plain.isGroup);
+      this.isUser = this.id.isUser();
+      this.kind = this.isGroup ? 'group' : 'chat';
+      this.archive = false;
+      this.pin = 0;
+      // Order of the last activity, for ties within one second; not a wa-js field, so not enumerable.
+      Object.defineProperty(this, 'order', { value: plain.order || 0, configurable: true, writable: true });
+    }
+    // As in WhatsApp Web: -1 is "marked as unread".
+    get hasUnread() { return this.unreadCount > 0 || this.unreadCount === -1; }
+    serialize() { return { ...this, id: plainWid(this.id), hasUnread: this.hasUnread }; }
+    toJSON() { return this.serialize(); }
+  }
+
+  // wa-js's error type: the message is for people, `code` is what to match on.
+  class WPPError extends Error {
+    constructor(code, message, extra) {
+      super(message);
+      this.code = code;
+      if (extra) Object.assign(this, extra);
+    }
+  }
+
+  window.SimModels = { ChatModel, MsgKey, MsgModel, WPPError, Wid, wid };
 })();

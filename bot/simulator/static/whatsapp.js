@@ -40,7 +40,7 @@
     $('banner').textContent = text || '';
     $('banner').dataset.mode = sim.mode || '';
     show('banner', Boolean(text));
-    show('conflict', sim.mode === 'CONFLICT' && sim.mainReady);
+    show('conflict', sim.mode === 'CONFLICT' && sim.authenticated);
   }
 
   function drawQr(sim) {
@@ -50,6 +50,11 @@
       $('qr').dataset.ref = sim.authCode.ref;
       shownCode = code;
     }
+    const pairing = Boolean(sim.linkCode);
+    show('qr', !pairing && !sim.idle && Boolean(code));
+    show('qr-idle', !pairing && sim.idle);
+    show('link-code', pairing);
+    if (pairing) $('link-code').textContent = sim.linkCode.slice(0, 4) + '-' + sim.linkCode.slice(4);
   }
 
   function lastMessage(sim, chatId) {
@@ -60,18 +65,18 @@
   function drawChats(sim) {
     const list = $('chat-list');
     list.replaceChildren();
-    const chats = [...sim.chats.values()].filter((c) => c.id !== 'status@broadcast');
-    chats.sort((a, b) => ((lastMessage(sim, b.id) || { t: 0 }).t - (lastMessage(sim, a.id) || { t: 0 }).t));
+    const chats = [...sim.chats.values()].sort((a, b) => (b.t - a.t) || (b.order - a.order));
     for (const chat of chats) {
-      const item = el('li', 'chat' + (chat.id === selected ? ' selected' : ''));
-      item.dataset.chat = chat.id;
+      const id = chat.id._serialized;
+      const item = el('li', 'chat' + (id === selected ? ' selected' : ''));
+      item.dataset.chat = id;
       const text = el('div', 'chat-text');
-      text.append(el('div', 'chat-name', chat.name), el('div', 'chat-id muted', chat.id.split('@')[0]));
-      const last = lastMessage(sim, chat.id);
+      text.append(el('div', 'chat-name', chat.name), el('div', 'chat-id muted', chat.id.user));
+      const last = lastMessage(sim, id);
       if (last) text.append(el('div', 'chat-last muted', last.body));
       item.append(text);
-      if (chat.unread > 0) item.append(el('span', 'badge', String(chat.unread)));
-      item.addEventListener('click', () => { selected = chat.id; drawMain(sim); });
+      if (chat.unreadCount > 0) item.append(el('span', 'badge', String(chat.unreadCount)));
+      item.addEventListener('click', () => { selected = id; drawMain(sim); });
       list.append(item);
     }
     show('no-chats', chats.length === 0);
@@ -81,11 +86,11 @@
     const list = $('messages');
     list.replaceChildren();
     const chat = selected && sim.chats.get(selected);
-    $('chat-title').textContent = chat ? chat.name + ' (' + chat.id + ')' : 'Select a chat';
+    $('chat-title').textContent = chat ? chat.name + ' (' + chat.id._serialized + ')' : 'Select a chat';
     // Only the tail: a long benchmark chat must not make every redraw slower.
     for (const msg of ((selected && sim.messages.get(selected)) || []).slice(-MAX_SHOWN_MESSAGES)) {
       const item = el('li', 'bubble ' + (msg.id.fromMe ? 'out' : 'in'));
-      if (msg.author && !msg.id.fromMe) item.append(el('div', 'author', msg.notifyName || msg.author));
+      if (msg.author && !msg.id.fromMe) item.append(el('div', 'author', msg.notifyName || String(msg.author)));
       item.append(el('div', 'body', msg.body));
       const meta = el('div', 'meta muted', time(msg.t));
       if (msg.id.fromMe) meta.append(el('span', 'tick ack-' + msg.ack, ' ' + (TICKS[msg.ack] || '')));
@@ -96,7 +101,7 @@
   }
 
   function drawMain(sim) {
-    if (!selected && sim.chats.size) selected = [...sim.chats.keys()].find((id) => id !== 'status@broadcast') || null;
+    if (!selected && sim.chats.size) selected = [...sim.chats.keys()][0];
     $('me').textContent = sim.me ? 'Linked as +' + sim.me.split('@')[0] : '';
     drawChats(sim);
     drawMessages(sim);
@@ -104,8 +109,10 @@
 
   function draw(sim) {
     drawBanner(sim);
-    const stage = sim.mainReady ? 'main' : sim.pageId && sim.authCode ? 'qr' : 'loading';
+    const onQr = sim.pageId && (sim.authCode || sim.idle || sim.linkCode);
+    const stage = sim.authenticated ? 'main' : onQr ? 'qr' : 'loading';
     document.body.dataset.stage = stage;
+    document.body.dataset.idle = String(sim.idle);
     show('loading', stage === 'loading');
     show('qr-screen', stage === 'qr');
     show('main-screen', stage === 'main');
@@ -127,6 +134,7 @@
   }
 
   $('logout').addEventListener('click', () => { window.WPP.conn.logout(); });
-  $('use-here').addEventListener('click', () => { window.SimPage.takeOver(); });
+  $('use-here').addEventListener('click', () => { window.WPP.whatsapp.Socket.takeover().catch(console.error); });
+  $('qr-idle').addEventListener('click', () => { window.WPP.conn.refreshQR().catch(console.error); });
   window.SimPage.onUpdate(scheduleDraw);
 })();
