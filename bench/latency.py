@@ -102,7 +102,7 @@ async def run(messages: int, contacts: int, delays_ms: list[float]) -> list[dict
                 async with sim.phone("15550100000") as phone:
                     await phone.wait_for_status(lambda status: status["qr_pages"] >= 1, TIMEOUT_S)
                 await sim.link()
-                await app.whatsapp.wait_until_ready(TIMEOUT_S)
+                await app.whatsapp.wait_until_connected(TIMEOUT_S)
                 await sequential(sim, 3)  # warm-up: first page calls, SDK session
                 for delay_ms in delays_ms:
                     await sim.gemini_behaviour(delay_ms=delay_ms)

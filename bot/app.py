@@ -10,6 +10,7 @@ from types import TracebackType
 from loguru import logger
 
 from bot.ai import GeminiResponder
+from bot.ops.alerts import AlertChannel, Alerts, WebhookAlertChannel, WhatsAppAlertChannel
 from bot.pipeline import ConversationWorker, Inbox, KeyedWorkQueue, Outbox
 from bot.settings import Settings
 from bot.storage import Database, Message
@@ -19,10 +20,12 @@ from bot.whatsapp import IncomingMessage, QrPresenter, WhatsAppClient
 class Application:
     """The daemon. `async with Application(settings) as app:` starts it; leaving the block stops it.
 
-    Start-up: database (and indexes, personas), Gemini client, pipeline, then the browser last, so that
-    nothing arrives before it can be stored. Shutdown is the reverse: stop taking messages from the page,
-    let the per-contact queues finish within the deadline, close the browser, the Gemini client and the
-    database last.
+    Start-up: first the checks an operator must fix (browser, profile folder, wa-js: they cost nothing), then
+    the database (and indexes, personas), the Gemini client, the pipeline, and the browser session last, so
+    that nothing arrives before it can be stored. The browser session runs in the background from then on;
+    `wait_failed` returns only if it had to be given up. Shutdown is the reverse: stop taking messages from the
+    page, let the per-contact queues finish within the deadline, let alerts go out, close the browser, the
+    Gemini client and the database last.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -30,6 +33,7 @@ class Application:
         self.db: Database | None = None
         self.responder: GeminiResponder | None = None
         self.whatsapp: WhatsAppClient | None = None
+        self.alerts: Alerts | None = None
         self._queue: KeyedWorkQueue[Message] | None = None
         self._inbox: Inbox | None = None
         self._running = False
@@ -53,6 +57,15 @@ class Application:
         self._running = True
         settings = self.settings
 
+        self.alerts = Alerts(self._alert_channels(), account=settings.account, settle_s=settings.alert_settle_s)
+        self.whatsapp = WhatsAppClient(
+            settings,
+            on_message=self._on_message,
+            presenter=QrPresenter.to_stderr(settings.qr_png_path, as_text=settings.login_qr_text),
+            alerts=self.alerts,
+        )
+        await self.whatsapp.prepare()
+
         self.db = await Database.from_settings(settings)
         await self.db.ensure_indexes()
         personas = await self.db.personas.load_directory(settings.personas_dir)
@@ -60,9 +73,6 @@ class Application:
         self.responder = GeminiResponder.from_settings(settings)
         await self.responder.check()
 
-        self.whatsapp = WhatsAppClient.from_settings(
-            settings, on_message=self._on_message, on_login_code=QrPresenter(settings.qr_png_path)
-        )
         worker = ConversationWorker(
             self.db,
             self.responder,
@@ -73,7 +83,24 @@ class Application:
         )
         self._queue = KeyedWorkQueue(worker, max_concurrent=settings.max_concurrent_replies)
         self._inbox = Inbox(self.db, self._queue)
-        await self.whatsapp.start()
+        self.whatsapp.start()
+
+    def _alert_channels(self) -> list[AlertChannel]:
+        channels: list[AlertChannel] = []
+        if self.settings.operator_number:
+            channels.append(WhatsAppAlertChannel(self._send_alert, self.settings.operator_number))
+        if self.settings.alert_webhook_url:
+            channels.append(WebhookAlertChannel(self.settings.alert_webhook_url))
+        return channels
+
+    async def _send_alert(self, chat_id: str, text: str) -> str:
+        assert self.whatsapp is not None
+        return await self.whatsapp.send_text(chat_id, text)
+
+    async def wait_failed(self) -> None:
+        """Returns only by raising why the daemon cannot go on (login given up, WhatsApp Web unreachable...)."""
+        assert self.whatsapp is not None
+        await self.whatsapp.wait_failed()
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait until every received message has been handled; True if that happened in time."""
@@ -97,6 +124,8 @@ class Application:
             if not await self._queue.drain(timeout_s=max(0.0, deadline - time.monotonic() - 5.0)):
                 logger.warning("replies still running at the shutdown deadline were cancelled")
             await self._queue.close()
+        if self.alerts is not None:
+            await _bounded(self.alerts.close(timeout_s=2.0), deadline, "sending the last alerts")
         if self.whatsapp is not None:
             await _bounded(self.whatsapp.stop(), deadline, "closing the browser")
         if self.responder is not None:

@@ -1,4 +1,9 @@
-"""Command line: `python run_bot.py run|demo`. Signals are handled here, in one place."""
+"""Command line: `python run_bot.py run|demo|login`. Signals and exit codes are handled here, in one place.
+
+Exit codes (bot/errors.py, also in the README): 0 stopped on request; 1 a bug (traceback in the log); 2 a
+setting has a wrong value; 3 something on this machine must be fixed first; 4 WhatsApp waits for a person (link
+the phone); 5 a service stayed unreachable (worth a later restart).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,21 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from loguru import logger
 from pydantic import SecretStr
 
 from bot.app import Application
-from bot.errors import StartupError
+from bot.errors import EXIT_INTERNAL, EXIT_OK, EXIT_SETTINGS, NeedsOperator, StartupError
 from bot.ops.logging import setup_logging
+from bot.ops.tasks import first_completed
 from bot.settings import MEMORY_URI, Settings, SettingsError, load_settings
 from bot.simulator import Simulator
+from bot.whatsapp import ConnectionState, IncomingMessage, QrPresenter, WhatsAppClient
+from bot.whatsapp.login import HOW_TO_PAIR, HOW_TO_SCAN, format_pairing_code
 
 DEMO_ACCOUNT = "demo"
 DEMO_PORT = 8080
+LOGIN_TIMEOUT_S = 300.0
 
 
 async def wait_for_stop_signal() -> None:
@@ -35,14 +45,13 @@ async def wait_for_stop_signal() -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> None:
-    if not settings.wa_js_path.is_file():
-        raise StartupError(f"wa-js is missing at {settings.wa_js_path}: run `npm ci` in the project folder")
     if settings.mongodb_uri is None:
         raise StartupError("MONGODB_URI is not set: point it at your MongoDB (mongodb://host:27017)")
     if settings.gemini_api_key is None:
         raise StartupError("GEMINI_API_KEY is not set (get one at https://aistudio.google.com/apikey)")
-    async with Application(settings):
-        await wait_for_stop_signal()
+    async with Application(settings) as app:
+        # Ends on a signal, or by raising when WhatsApp had to be given up (the exception carries the exit code).
+        await first_completed(wait_for_stop_signal(), app.wait_failed())
 
 
 async def demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -54,8 +63,8 @@ async def demo(args: argparse.Namespace, settings: Settings) -> None:
     try:
         demo_settings = settings.model_copy(update=demo_overrides(settings, simulator, show_browser=args.show_browser))
         print(demo_banner(demo_settings, simulator), flush=True)
-        async with Application(demo_settings):
-            await wait_for_stop_signal()
+        async with Application(demo_settings) as app:
+            await first_completed(wait_for_stop_signal(), app.wait_failed())
     finally:
         await simulator.stop()
 
@@ -65,6 +74,9 @@ def demo_overrides(settings: Settings, simulator: Simulator, *, show_browser: bo
         "account": DEMO_ACCOUNT,
         "whatsapp_url": simulator.base_url,
         "headless": not show_browser,
+        # The person trying the demo links from the /phone page, whenever they get to it.
+        "login_max_qr_rounds": 0,
+        "login_qr_text": False,
     }
     if settings.mongodb_uri is None:
         overrides["mongodb_uri"] = MEMORY_URI
@@ -93,6 +105,48 @@ def demo_banner(settings: Settings, simulator: Simulator) -> str:
     )
 
 
+async def login(args: argparse.Namespace, settings: Settings) -> None:
+    """Link the account once, interactively (QR or pairing code), then exit; the service needs no QR after."""
+
+    async def leave_unread(message: IncomingMessage) -> None:
+        # Not answered here: it stays unread on WhatsApp, and the daemon answers it when it starts.
+        return None
+
+    client = WhatsAppClient(
+        settings,
+        on_message=leave_unread,
+        presenter=QrPresenter.to_stderr(settings.qr_png_path, as_text=args.phone is None),
+    )
+    try:
+        await client.prepare()
+        client.start()
+        waiting = client.wait_for_state(
+            ConnectionState.NEEDS_LOGIN, ConnectionState.CONNECTED, timeout_s=settings.whatsapp_ready_timeout_s * 2
+        )
+        state = await first_completed(waiting, _failed(client))
+        if state is ConnectionState.CONNECTED:
+            print(f"Account {settings.account!r} is already linked; start the bot.", flush=True)
+            return
+        if args.phone is not None:
+            code = await client.request_pairing_code(args.phone)
+            print(f"Pairing code: {format_pairing_code(code)}\n{HOW_TO_PAIR}", flush=True)
+        else:
+            print(f"{HOW_TO_SCAN} (also saved as {settings.qr_png_path})", flush=True)
+        try:
+            await first_completed(client.wait_until_connected(args.timeout), _failed(client), wait_for_stop_signal())
+        except TimeoutError:
+            raise NeedsOperator(f"the phone did not link within {args.timeout:g} s; run `login` again") from None
+        if client.state is ConnectionState.CONNECTED:
+            print(f"Linked: account {settings.account!r} is ready; start the bot.", flush=True)
+    finally:
+        await client.stop()
+
+
+async def _failed(client: WhatsAppClient) -> ConnectionState:
+    await client.wait_failed()
+    raise AssertionError("wait_failed returns only by raising")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_bot.py",
@@ -114,6 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--port", type=int, default=DEMO_PORT, help=f"simulator port (default {DEMO_PORT})")
     demo_parser.add_argument("--show-browser", action="store_true", help="show the bot's Chromium window")
     demo_parser.set_defaults(handler=demo)
+
+    login_parser = commands.add_parser(
+        "login", help="link the WhatsApp account once (QR code, or a pairing code with --phone), then exit"
+    )
+    login_parser.add_argument(
+        "--phone", help="the account's number with country code (+15551234567): print a pairing code instead of a QR"
+    )
+    login_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=LOGIN_TIMEOUT_S,
+        help=f"seconds to wait for the phone (default {LOGIN_TIMEOUT_S:g})",
+    )
+    login_parser.set_defaults(handler=login)
     return parser
 
 
@@ -123,14 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_SETTINGS
     setup_logging(settings.log_level)
     handler: Callable[[argparse.Namespace, Settings], Awaitable[None]] = args.handler
     try:
         asyncio.run(handler(args, settings))
     except StartupError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    except Exception:
+        logger.exception("the bot stopped on an unexpected error")
+        return EXIT_INTERNAL
+    return EXIT_OK

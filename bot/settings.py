@@ -13,8 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WA_JS = PROJECT_ROOT / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js"
 MEMORY_URI = "memory://"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PHONE_PATTERN = re.compile(r"\+?[0-9][0-9 ()-]{5,20}")
 # Their values are never echoed in error messages: a mistyped MongoDB URI can still carry a password.
-SECRET_SETTINGS = frozenset({"MONGODB_URI", "GEMINI_API_KEY"})
+SECRET_SETTINGS = frozenset({"MONGODB_URI", "GEMINI_API_KEY", "ALERT_WEBHOOK_URL"})
 
 
 class SettingsError(ValueError):
@@ -25,9 +26,7 @@ class Settings(BaseSettings):
     """The daemon's configuration. Environment variables use the field name in upper case (ACCOUNT, ...)."""
 
     # Empty values count as unset, so a copied example with `GEMINI_API_KEY=` left blank means "not set".
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore")
 
     # WhatsApp and the browser
     account: str = Field(
@@ -41,10 +40,41 @@ class Settings(BaseSettings):
     )
     wa_js_path: Path = Field(DEFAULT_WA_JS, description="the wa-js bundle injected into WhatsApp Web")
     whatsapp_ready_timeout_s: Annotated[float, Field(gt=0)] = Field(
-        120.0, description="how long to wait for WhatsApp Web to load before giving up"
+        120.0,
+        description="how long WhatsApp Web may take to load or sync before the page is reloaded (then relaunched)",
     )
     whatsapp_action_timeout_s: Annotated[float, Field(gt=0)] = Field(
         30.0, description="deadline for one action in the page (send a message, mark as read)"
+    )
+    whatsapp_probe_interval_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="how often the watchdog checks that the page still answers"
+    )
+    whatsapp_probe_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="a page that does not answer the watchdog within this is relaunched"
+    )
+    whatsapp_retry_initial_s: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="first wait before relaunching a failed browser session (doubles, with jitter)"
+    )
+    whatsapp_retry_max_s: Annotated[float, Field(gt=0)] = Field(
+        120.0, description="longest wait between relaunches of a failed browser session"
+    )
+    whatsapp_start_attempts: Annotated[int, Field(ge=0)] = Field(
+        5, description="failed launches before start-up gives up (exit 5) if WhatsApp Web was never reached; 0: never"
+    )
+    whatsapp_alert_after_attempts: Annotated[int, Field(ge=1)] = Field(
+        3, description="failed relaunches in a row before the operator is alerted"
+    )
+    whatsapp_alert_after_s: Annotated[float, Field(gt=0)] = Field(
+        300.0, description="the operator is alerted when WhatsApp has not been connected for this long"
+    )
+    wa_takeover_on_conflict: bool = Field(
+        False, description="take the session back when WhatsApp Web is opened elsewhere (else wait and alert)"
+    )
+    login_max_qr_rounds: Annotated[int, Field(ge=0)] = Field(
+        10, description="expired QR codes refreshed before the bot stops waiting for a login (exit 4); 0: never stop"
+    )
+    login_qr_text: bool = Field(
+        True, description="print the login QR code as text on stderr (the terminal, or the journal under systemd)"
     )
 
     # Storage
@@ -67,9 +97,7 @@ class Settings(BaseSettings):
         description="sent when Gemini cannot answer",
     )
     personas_dir: Path = Field(Path("config/personas"), description="folder of persona files (<name>.md)")
-    persona: str = Field(
-        "default", description="persona used when a contact has none of its own"
-    )
+    persona: str = Field("default", description="persona used when a contact has none of its own")
     history_limit: Annotated[int, Field(ge=0, le=200)] = Field(
         20, description="earlier messages of the same contact put into the prompt"
     )
@@ -83,8 +111,13 @@ class Settings(BaseSettings):
     )
 
     # Operations
-    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
-        "INFO", description="log level"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    operator_number: str | None = Field(
+        None, description="the operator's WhatsApp number (+15551234567): alerts are sent there when connected"
+    )
+    alert_webhook_url: str | None = Field(None, description="alerts are also POSTed as JSON to this address")
+    alert_settle_s: Annotated[float, Field(ge=0)] = Field(
+        60.0, description='how long the connection must stay up before a "back" notice (flapping sends one alert)'
     )
 
     @field_validator("account", "persona")
@@ -95,7 +128,14 @@ class Settings(BaseSettings):
             raise ValueError("expected 1 to 64 letters, digits, '_' or '-'")
         return value
 
-    @field_validator("whatsapp_url", "gemini_base_url")
+    @field_validator("operator_number")
+    @classmethod
+    def _phone_number(cls, value: str | None) -> str | None:
+        if value is not None and not PHONE_PATTERN.fullmatch(value):
+            raise ValueError("expected an international number with country code, e.g. +15551234567")
+        return value
+
+    @field_validator("whatsapp_url", "gemini_base_url", "alert_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

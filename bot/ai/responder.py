@@ -15,7 +15,7 @@ from google.genai import types
 from loguru import logger
 
 from bot.ai.prompt import Prompt
-from bot.errors import AIError, StartupError
+from bot.errors import AIError, StartupError, Unavailable
 from bot.settings import Settings
 
 
@@ -70,7 +70,7 @@ class GeminiResponder:
                 f"HTTP {error.code} {error.message or error.status or ''}".strip()
             ) from error
         except (genai_errors.APIError, aiohttp.ClientError, OSError, TimeoutError) as error:
-            raise StartupError(f"Gemini is unreachable: {_describe(error)}") from error
+            raise Unavailable(f"Gemini is unreachable: {_describe(error)}") from error
 
     async def reply(self, prompt: Prompt) -> Reply:
         """Never raises for model trouble: a failed call becomes the fallback reply, and is logged."""

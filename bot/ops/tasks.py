@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
+
+T = TypeVar("T")
 
 
 class TaskSet:
@@ -39,6 +41,18 @@ class TaskSet:
     async def cancel(self) -> None:
         """Cancel what is left and wait until it has unwound."""
         tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def first_completed(*aws: Coroutine[Any, Any, T]) -> T:
+    """Run the coroutines concurrently; return (or raise) what the first to finish gives, cancelling the others."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).result()
+    finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from loguru import logger
 
@@ -35,10 +36,10 @@ class ConversationWorker:
         contact = await self._db.contacts.get(message.contact_id) or Contact(
             id=message.contact_id, phone=message.contact_id.partition("@")[0]
         )
-        # Read receipt and "typing..." go out while the model thinks; leaving the group waits for them, so
-        # "typing..." is never shown after the reply.
+        # "typing..." goes out while the model thinks; leaving the group waits for it, so it is never shown
+        # after the reply.
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._show_attention(contact.id), name=f"pipeline:{contact.id}:attention")
+            group.create_task(self._show_typing(contact.id), name=f"pipeline:{contact.id}:typing")
             reply = await self._generate(message, contact)
 
         try:
@@ -46,6 +47,9 @@ class ConversationWorker:
         except WhatsAppError:
             return  # recorded as failed by the outbox; the message stays `received`
         await self._db.messages.mark_replied(message.id, reply_id=sent.id)
+        # Read last: a message that is never answered (crash, outage) stays unread on WhatsApp, where the
+        # next start finds it again; the operator's phone does not show it as seen either.
+        await self._courtesy(self._chat.mark_read(contact.id), "mark as read", contact.id)
         logger.info(
             "answered {} for {} in {:.2f} s{}",
             message.id,
@@ -59,10 +63,13 @@ class ConversationWorker:
         history = await self._db.messages.history(message, limit=self._history_limit)
         return await self._responder.reply(build_prompt(persona, contact, history, message))
 
-    async def _show_attention(self, chat_id: str) -> None:
-        """Read receipts and typing are nice to have; their failure must not stop the reply."""
+    async def _show_typing(self, chat_id: str) -> None:
+        await self._courtesy(self._chat.set_typing(chat_id), "show typing", chat_id)
+
+    @staticmethod
+    async def _courtesy(action: Awaitable[None], what: str, chat_id: str) -> None:
+        """Read receipts and typing are nice to have; their failure must not stop or fail the reply."""
         try:
-            await self._chat.mark_read(chat_id)
-            await self._chat.set_typing(chat_id)
+            await action
         except WhatsAppError as error:
-            logger.debug("could not mark {} as read or show typing: {}", chat_id, error)
+            logger.debug("could not {} for {}: {}", what, chat_id, error)

@@ -10,7 +10,7 @@ from loguru import logger
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.errors import PyMongoError
 
-from bot.errors import StorageUnavailable
+from bot.errors import StartupError, StorageUnavailable
 from bot.settings import MEMORY_URI, Settings
 from bot.storage.contacts import ContactRepository
 from bot.storage.messages import MessageRepository
@@ -58,7 +58,7 @@ class Database:
     @classmethod
     async def from_settings(cls, settings: Settings) -> Database:
         if settings.mongodb_uri is None:
-            raise StorageUnavailable("MONGODB_URI is not set (use mongodb://... or memory:// for a throwaway store)")
+            raise StartupError("MONGODB_URI is not set (use mongodb://... or memory:// for a throwaway store)")
         return await cls.connect(settings.mongodb_uri, settings.mongodb_database, timeout_s=settings.mongodb_timeout_s)
 
     @cached_property

@@ -1,11 +1,11 @@
-// Installed into WhatsApp Web by the client (page.evaluate, which the page's CSP does not block) after
-// wa-js is present. It subscribes to wa-js events and forwards them, as plain JSON, to the Python binding
-// window.__waBotEmit(kind, payload). Evaluated again after every page load; a flag makes it idempotent.
+// Installed into WhatsApp Web by the bot (page.evaluate, which the page's CSP does not block) after wa-js is
+// present. It subscribes to wa-js events and forwards them, as plain JSON, to the Python binding
+// window.__waBotEmit(kind, payload), and offers window.__waBot.* for the bot's probe and catch-up calls.
+// Evaluated again after every page load; the window.__waBot guard keeps it to one set of listeners per page.
 (() => {
-  if (window.__waBotBridgeInstalled) {
+  if (window.__waBot) {
     return 'already-installed';
   }
-  window.__waBotBridgeInstalled = true;
 
   const emit = (kind, payload) => {
     window.__waBotEmit(kind, payload === undefined ? null : payload).catch(() => {});
@@ -32,25 +32,93 @@
   });
   const plainAuthCode = (code) => (code ? { ref: code.ref, fullCode: code.fullCode } : null);
 
+  let ready = false;
+  let lastMode = null;
+  let hasAuthCode = false;
+  let changes = 0; // connection events seen: a send can tell whether the connection moved while it ran
+
+  // Everything the bot needs to decide its connection state, read fresh from wa-js each time.
+  const status = () => {
+    if (!ready) return { loaded: false };
+    const stream = typeof WPP.conn.getStreamData === 'function' ? WPP.conn.getStreamData() : null;
+    return {
+      loaded: true,
+      authenticated: Boolean(WPP.conn.isAuthenticated()),
+      mainReady: Boolean(WPP.conn.isMainReady()),
+      mode: (stream && stream.mode) || lastMode,
+      online: typeof WPP.conn.isOnline === 'function' ? Boolean(WPP.conn.isOnline()) : true,
+      idle: typeof WPP.conn.isIdle === 'function' ? Boolean(WPP.conn.isIdle()) : false,
+      hasAuthCode,
+    };
+  };
+  const report = () => {
+    changes += 1;
+    emit('status', status());
+  };
+
+  // Send a text; a refusal says whether it was "steady" (still linked, main-ready and MAIN, and no connection
+  // event during the call: a real refusal) or came from a connection that was moving (worth holding).
+  const sendText = async (chatId, text, messageId) => {
+    const before = changes;
+    try {
+      // markIsRead off (wa-js defaults it on): the bot marks a chat read itself, once its messages are answered.
+      const options = { createChat: true, messageId, markIsRead: false };
+      const result = await WPP.chat.sendTextMessage(chatId, text, options);
+      return { id: String(result.id), ack: result.ack };
+    } catch (error) {
+      const now = status();
+      const steady = changes === before && now.authenticated && now.mainReady && now.mode === 'MAIN';
+      return { refused: String((error && error.message) || error), steady };
+    }
+  };
+
+  // Unread messages of one-to-one chats: what arrived while nobody listened (page closed, offline, reloading).
+  const unread = async (perChat) => {
+    const chats = await WPP.chat.list({ onlyWithUnreadMessage: true, onlyUsers: true });
+    const found = [];
+    for (const chat of chats) {
+      const messages = await WPP.chat.getMessages(chat.id, { count: perChat, onlyUnread: true });
+      for (const msg of messages) found.push(plainMessage(msg));
+    }
+    return found;
+  };
+
   const start = () => {
-    WPP.on('conn.auth_code_change', (code) => emit('auth_code', plainAuthCode(code)));
-    WPP.on('conn.authenticated', () => emit('authenticated'));
-    WPP.on('conn.main_ready', () => emit('main_ready'));
+    ready = true;
+    WPP.on('conn.auth_code_change', (code) => {
+      hasAuthCode = Boolean(code);
+      emit('auth_code', plainAuthCode(code));
+      report();
+    });
+    WPP.on('conn.stream_mode_changed', (mode) => {
+      lastMode = String(mode);
+      report();
+    });
+    for (const name of ['conn.authenticated', 'conn.main_ready', 'conn.online', 'conn.require_auth']) {
+      WPP.on(name, report);
+    }
+    WPP.on('conn.qrcode_idle', () => {
+      emit('qrcode_idle');
+      report();
+    });
     WPP.on('conn.logout', () => emit('logout'));
-    WPP.on('conn.stream_mode_changed', (mode) => emit('stream_mode', String(mode)));
-    WPP.on('conn.online', (online) => emit('online', Boolean(online)));
     WPP.on('chat.new_message', (msg) => emit('message', plainMessage(msg)));
     WPP.on('chat.msg_ack_change', (change) =>
       emit('ack', { ack: change.ack, chat: serialized(change.chat), ids: (change.ids || []).map(serialized) }),
     );
-    // Events only report changes: say where the page stands now, including a QR already on screen.
-    const authenticated = WPP.conn.isAuthenticated();
-    emit('bridge_ready', { version: String(WPP.version), authenticated, mainReady: WPP.conn.isMainReady() });
-    if (!authenticated) {
-      WPP.conn.getAuthCode().then((code) => code && emit('auth_code', plainAuthCode(code)));
-    }
+    // Events only report changes: say where the page stands now, with a QR code already on screen first, so
+    // "needs login" always comes with a code to show.
+    const current = WPP.conn.isAuthenticated() ? Promise.resolve(null) : WPP.conn.getAuthCode().catch(() => null);
+    current.then((code) => {
+      if (code) {
+        hasAuthCode = true;
+        emit('auth_code', plainAuthCode(code));
+      }
+      report();
+    });
   };
 
+  window.__waBot = { status, unread, sendText, version: () => String(WPP.version) };
   if (WPP.isReady) {
     start();
   } else {

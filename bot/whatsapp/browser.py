@@ -1,17 +1,30 @@
-"""Finding and launching Chromium with the flags a headless, offline-safe, long-running daemon needs."""
+"""Chromium on the account's profile: finding it, launching it like a normal desktop browser, noticing its death.
+
+A `BrowserSession` is one Chromium process with its one page. It never recovers by itself: it reports that it is
+lost (`lost` is set, with a reason) and the supervisor throws it away and launches a new one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
+import signal
 from pathlib import Path
 
-from playwright.async_api import BrowserContext, Playwright
+from loguru import logger
+from playwright.async_api import BrowserContext, Page, Playwright
+from playwright.async_api import Error as PlaywrightError
+
+from bot.errors import StartupError
+from bot.whatsapp.page import first_line
+from bot.whatsapp.profile import chromium_pids, prepare_profile_dir, release_stale_lock
 
 SYSTEM_CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 # Without these Chromium phones home at start-up (updates, sync, field trials), which fails on a closed
-# network and adds noise under systemd.
+# network and adds noise under systemd. AutomationControlled off: navigator.webdriver stays false.
 BASE_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
@@ -19,18 +32,29 @@ BASE_FLAGS = (
     "--no-first-run",
     "--no-default-browser-check",
     "--disable-dev-shm-usage",
+    "--disable-blink-features=AutomationControlled",
 )
+# What desktop Chrome on Linux sends (with the reduced version Chrome itself reports): headless Chromium would
+# say "HeadlessChrome", which WhatsApp Web may treat differently.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
+CLOSE_TIMEOUT_S = 10.0
 
 
-class BrowserNotFound(RuntimeError):
-    """No Chromium could be found to drive."""
+class BrowserNotFound(StartupError):
+    """No Chromium could be found to drive, or the configured one cannot run."""
+
+
+class LaunchFailed(Exception):
+    """Chromium did not start or did not open the page; worth another try."""
 
 
 def find_chromium(playwright: Playwright, explicit: Path | None = None) -> Path:
     """Return the Chromium to launch: the explicit setting, else Playwright's own build, else the system one."""
     if explicit is not None:
-        if not explicit.exists():
-            raise BrowserNotFound(f"BROWSER_EXECUTABLE points to {explicit}, which does not exist")
+        if not explicit.is_file():
+            raise BrowserNotFound(f"BROWSER_EXECUTABLE {explicit} does not exist or is not a file")
+        if not os.access(explicit, os.X_OK):
+            raise BrowserNotFound(f"BROWSER_EXECUTABLE {explicit} is not executable by this user")
         return explicit
     managed = Path(playwright.chromium.executable_path)
     if managed.exists():
@@ -54,33 +78,89 @@ def chromium_flags() -> list[str]:
     return flags
 
 
-def prepare_profile_dir(path: Path) -> Path:
-    """Create the profile folder (and its parent) private to the bot's user: the profile is the account."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
-    path.mkdir(exist_ok=True)
-    path.chmod(0o700)
-    return path
+_user_agents: dict[Path, str] = {}
 
 
-async def launch_profile(
-    playwright: Playwright,
-    profile_dir: Path,
-    *,
-    headless: bool = True,
-    executable: Path | None = None,
-) -> BrowserContext:
-    """Launch Chromium on a persistent profile; the returned context owns the browser process."""
-    prepare_profile_dir(profile_dir)
-    return await playwright.chromium.launch_persistent_context(
-        str(profile_dir),
-        executable_path=str(find_chromium(playwright, executable)),
-        headless=headless,
-        args=chromium_flags(),
-        viewport={"width": 1200, "height": 800},
-        # The bot may run as root under systemd; SIGINT/SIGTERM are handled by the daemon, which closes the
-        # browser itself in the right order.
-        handle_sigint=False,
-        handle_sigterm=False,
-        handle_sighup=False,
-    )
+async def desktop_user_agent(executable: Path) -> str:
+    """A desktop Chrome user agent with the major version of this Chromium (`chromium --version`)."""
+    if executable in _user_agents:
+        return _user_agents[executable]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(executable), "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+        async with asyncio.timeout(30):
+            output = (await process.communicate())[0].decode(errors="replace")
+    except (OSError, TimeoutError) as error:
+        raise BrowserNotFound(f"BROWSER_EXECUTABLE {executable} does not run: {error}") from error
+    match = re.search(r"(\d+)\.\d+\.\d+\.\d+", output)
+    if match is None:
+        raise BrowserNotFound(f"{executable} --version printed no Chromium version: {output.strip()[:100]!r}")
+    _user_agents[executable] = USER_AGENT.format(major=match.group(1))
+    return _user_agents[executable]
+
+
+class BrowserSession:
+    """One Chromium process on the profile, and its page. `lost` is set when either dies."""
+
+    def __init__(self, context: BrowserContext, page: Page, profile_dir: Path) -> None:
+        self.context = context
+        self.page = page
+        self._profile_dir = profile_dir
+        self.lost = asyncio.Event()
+        self.lost_reason = ""
+        context.on("close", lambda _: self._mark_lost("the browser closed or was killed"))
+        page.on("crash", lambda _: self._mark_lost("the page crashed"))
+        page.on("close", lambda _: self._mark_lost("the page was closed"))
+
+    @classmethod
+    async def launch(
+        cls, playwright: Playwright, profile_dir: Path, *, executable: Path, headless: bool = True
+    ) -> BrowserSession:
+        """Launch Chromium on the profile; raises ProfileInUse, BrowserNotFound, or LaunchFailed (retry)."""
+        prepare_profile_dir(profile_dir)
+        release_stale_lock(profile_dir)
+        try:
+            context = await playwright.chromium.launch_persistent_context(
+                # Resolved: the profile lock check recognises our Chromium by this exact argument.
+                str(profile_dir.resolve()),
+                executable_path=str(executable),
+                headless=headless,
+                args=chromium_flags(),
+                ignore_default_args=["--enable-automation"],
+                user_agent=await desktop_user_agent(executable),
+                viewport={"width": 1200, "height": 800},
+                # The daemon handles SIGINT/SIGTERM itself and closes the browser in the right order.
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+            )
+        except PlaywrightError as error:
+            raise LaunchFailed(f"Chromium did not start: {first_line(error)}") from error
+        page = context.pages[0] if context.pages else await context.new_page()
+        return cls(context, page, profile_dir)
+
+    def _mark_lost(self, reason: str) -> None:
+        if not self.lost.is_set():
+            self.lost_reason = reason
+            self.lost.set()
+
+    async def open(self, url: str, *, timeout_s: float) -> None:
+        """Navigate to WhatsApp Web; raises LaunchFailed naming WHATSAPP_URL when it cannot be reached."""
+        try:
+            await self.page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
+        except PlaywrightError as error:
+            raise LaunchFailed(f"cannot open WHATSAPP_URL {url}: {first_line(error)}") from error
+
+    async def close(self) -> None:
+        """Close the browser; if it does not go within the deadline (hung), kill what runs on the profile."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self.context.close()
+        except (PlaywrightError, TimeoutError) as error:
+            logger.warning("the browser did not close cleanly ({}); killing it", type(error).__name__)
+            for pid in chromium_pids(self._profile_dir):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

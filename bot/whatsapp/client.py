@@ -1,271 +1,219 @@
-"""WhatsAppClient: the one owner of the browser and the WhatsApp Web page of an account.
+"""WhatsAppClient: what the rest of the bot sees of WhatsApp. The connection's state, and the actions.
 
-Events come from the page through a Playwright binding (the page calls Python; nothing polls) and are
-handled one at a time in page order, so two messages of one contact are never reordered here. Actions
-(send, mark read, typing) are wa-js calls evaluated in the page.
+Behind it, the supervisor keeps a browser session alive and the dispatcher turns page events into states and
+messages. Sending is held while the connection cannot send (syncing, offline, reloading, relaunching) and goes
+out once it can; a send whose outcome is unknown (the page died mid-call) is looked up by the id the bot chose
+before it is tried again, so a reply is never sent twice. Read receipts and "typing..." only go out while
+connected: they are courtesy, never worth holding a reply for.
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import contextlib
+import secrets
+from collections.abc import Coroutine
 from typing import Any
 
 from loguru import logger
-from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
-from playwright.async_api import Error as PlaywrightError
-from pydantic import ValidationError
+from playwright.async_api import Page
 
-from bot.errors import NotReady, WhatsAppError
+from bot.errors import NotReady, StartupError
+from bot.ops.alerts import Alerts
 from bot.ops.tasks import TaskSet
 from bot.settings import Settings
-from bot.whatsapp.browser import launch_profile
-from bot.whatsapp.events import (
-    STREAM_MODE_STATES,
-    ConnectionState,
-    LoginCode,
-    LoginCodeHandler,
-    MessageHandler,
-    PageMessage,
-    StateChange,
-    StateHandler,
-    to_incoming,
-)
-from bot.whatsapp.injection import install_bridge
+from bot.whatsapp.connection import Connection
+from bot.whatsapp.dispatcher import PageEvents
+from bot.whatsapp.events import LoginCodeHandler, MessageHandler
+from bot.whatsapp.page import PageBridge, PageGone, PageRefused, PageTimeout
+from bot.whatsapp.states import ConnectionState, StateHandler
+from bot.whatsapp.supervisor import ConnectionSupervisor
 
-BINDING_NAME = "__waBotEmit"  # the bridge (bridge.js) calls it
-
-SEND_TEXT_JS = """async ({chatId, text}) => {
-  const result = await WPP.chat.sendTextMessage(chatId, text, {createChat: true});
-  return {id: String(result.id), ack: result.ack};
+SEND_TEXT_JS = """({chatId, text, messageId}) => window.__waBot
+  ? window.__waBot.sendText(chatId, text, messageId)
+  : {refused: 'the bridge is not in the page (it is loading)', steady: false}"""
+# Resolves the message if the page has it; wa-js rejects with msg_not_found otherwise.
+FIND_MESSAGE_JS = """async (id) => {
+  try { const msg = await WPP.chat.getMessageById(id); return Boolean(msg); }
+  catch (error) {
+    if (['msg_not_found', 'chat_not_found'].includes(error && error.code)) return false;
+    throw error;
+  }
 }"""
 MARK_READ_JS = "async (chatId) => { await WPP.chat.markIsRead(chatId); }"
 # No duration: with one, wa-js's markIsComposing only resolves after it has run out. Sending ends "typing".
 TYPING_JS = "async (chatId) => { await WPP.chat.markIsComposing(chatId); }"
+PAIRING_CODE_JS = "(phone) => WPP.conn.genLinkDeviceCodeForPhoneNumber(phone)"
+
+
+def new_message_id() -> str:
+    """An id in WhatsApp Web's own format (3EB0 + 16 hex digits), chosen before sending."""
+    return "3EB0" + secrets.token_hex(8).upper()
 
 
 class WhatsAppClient:
     def __init__(
         self,
-        *,
-        url: str,
-        profile_dir: Path,
-        wa_js_path: Path,
-        on_message: MessageHandler,
-        on_login_code: LoginCodeHandler | None = None,
-        on_state: StateHandler | None = None,
-        headless: bool = True,
-        browser_executable: Path | None = None,
-        action_timeout_s: float = 30.0,
-        load_timeout_s: float = 120.0,
-    ) -> None:
-        self._url = url
-        self._profile_dir = profile_dir
-        self._wa_js_path = wa_js_path
-        self._on_message = on_message
-        self._on_login_code = on_login_code
-        self._on_state = on_state
-        self._headless = headless
-        self._browser_executable = browser_executable
-        self._action_timeout_s = action_timeout_s
-        self._load_timeout_s = load_timeout_s
-
-        self._playwright: Playwright | None = None
-        self._context: BrowserContext | None = None
-        self._page: Page | None = None
-        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self._tasks = TaskSet()
-        self._install_lock = asyncio.Lock()
-        # Replaced on every state change; waiters hold the old one and wake when it is set.
-        self._state_changed = asyncio.Event()
-        self._accepting_messages = True
-        self.state = ConnectionState.STOPPED
-
-    @classmethod
-    def from_settings(
-        cls,
         settings: Settings,
         *,
         on_message: MessageHandler,
-        on_login_code: LoginCodeHandler | None = None,
-        on_state: StateHandler | None = None,
-    ) -> WhatsAppClient:
-        return cls(
-            url=settings.whatsapp_url,
-            profile_dir=settings.profile_dir,
-            wa_js_path=settings.wa_js_path,
+        presenter: LoginCodeHandler | None = None,
+        alerts: Alerts | None = None,
+    ) -> None:
+        self._settings = settings
+        self.connection = Connection()
+        self._events = PageEvents(
+            settings,
+            self.connection,
             on_message=on_message,
-            on_login_code=on_login_code,
-            on_state=on_state,
-            headless=settings.headless,
-            browser_executable=settings.browser_executable,
-            action_timeout_s=settings.whatsapp_action_timeout_s,
-            load_timeout_s=settings.whatsapp_ready_timeout_s,
+            presenter=presenter,
+            alerts=alerts,
+            current_bridge=lambda: self._supervisor.bridge,
         )
+        self._supervisor = ConnectionSupervisor(settings, self.connection, self._events, alerts)
+        self._tasks = TaskSet()
+        self._failed: asyncio.Future[None] | None = None
 
-    async def start(self) -> None:
-        """Launch the browser on the account's profile and open WhatsApp Web; returns once the page loaded."""
-        if self._context is not None:
+    @property
+    def state(self) -> ConnectionState:
+        return self.connection.state
+
+    @property
+    def page(self) -> Page | None:
+        """The live WhatsApp Web page, for diagnostics and fault-injection tests; None between browser sessions."""
+        bridge = self._supervisor.bridge
+        return bridge.page if bridge is not None else None
+
+    def subscribe(self, handler: StateHandler) -> None:
+        self.connection.subscribe(handler)
+
+    async def prepare(self) -> None:
+        """Check what an operator must fix (raises StartupError with one line) before anything else starts."""
+        await self._supervisor.prepare()
+
+    def start(self) -> None:
+        """Launch the browser and keep it connected, in the background; `wait_failed` says if that is given up."""
+        if self._failed is not None:
             raise RuntimeError("WhatsAppClient already started")
-        self._set_state(ConnectionState.STARTING)
-        self._tasks.spawn(self._dispatch_events(), name="whatsapp:events")
-        self._playwright = await async_playwright().start()
-        self._context = await launch_profile(
-            self._playwright, self._profile_dir, headless=self._headless, executable=self._browser_executable
-        )
-        await self._context.expose_binding(BINDING_NAME, self._on_binding)
-        self._page = self._context.pages[0] if self._context.pages else await self._context.new_page()
-        self._page.on("domcontentloaded", self._on_page_loaded)
-        self._page.on("crash", lambda _: logger.error("the WhatsApp Web page crashed"))
-        logger.info("opening WhatsApp Web at {} (profile {})", self._url, self._profile_dir)
-        await self._page.goto(self._url, wait_until="domcontentloaded", timeout=self._load_timeout_s * 1000)
+        self._failed = asyncio.get_running_loop().create_future()
+        for coro, name in ((self._supervisor.run(), "whatsapp:supervisor"), (self._events.run(), "whatsapp:events")):
+            self._tasks.spawn(self._report_failure(coro), name=name)
 
-    async def wait_for_state(self, *states: ConnectionState, timeout_s: float) -> ConnectionState:
-        """Wait until the connection is in one of `states`; returns it. Raises TimeoutError."""
-        async with asyncio.timeout(timeout_s):
-            while self.state not in states:
-                await self._state_changed.wait()
-        return self.state
+    async def _report_failure(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs one of the background loops; if it ends, the connection is given up and `wait_failed` says why."""
+        try:
+            await work
+        except StartupError as error:
+            # Expected ends (login abandoned, unreachable at start-up): one line for the operator, no traceback.
+            self._fail(error)
+            return
+        except Exception as error:
+            self._fail(error)
+            raise
+        self._fail(RuntimeError("a WhatsApp background loop ended by itself"))
 
-    async def wait_until_ready(self, timeout_s: float) -> None:
-        await self.wait_for_state(ConnectionState.READY, timeout_s=timeout_s)
+    def _fail(self, error: BaseException) -> None:
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_exception(error)
+
+    async def wait_failed(self) -> None:
+        """Returns (raising the reason) only if the connection had to be given up: login abandoned, no browser..."""
+        if self._failed is None:
+            raise RuntimeError("WhatsAppClient not started")
+        # Shielded: a caller that stops waiting must not cancel the outcome for everyone else.
+        await asyncio.shield(self._failed)
+
+    async def wait_for_state(self, *states: ConnectionState, timeout_s: float | None) -> ConnectionState:
+        return await self.connection.wait_for(*states, timeout_s=timeout_s)
+
+    async def wait_until_connected(self, timeout_s: float | None) -> None:
+        await self.connection.wait_for(ConnectionState.CONNECTED, timeout_s=timeout_s)
 
     def stop_receiving(self) -> None:
-        """First step of shutdown: messages arriving from now on are not stored or answered."""
-        self._accepting_messages = False
+        """First step of shutdown: messages arriving from now on stay unread on WhatsApp for the next start."""
+        self._events.accepting_messages = False
 
     async def stop(self) -> None:
         """Close the page and the browser. Safe to call twice, or after a failed start."""
-        self._accepting_messages = False
+        self._events.accepting_messages = False
+        self._supervisor.stopping()
         await self._tasks.cancel()
-        if self._context is not None:
-            try:
-                await self._context.close()
-            except PlaywrightError as error:
-                logger.warning("closing the browser: {}", error.message)
-            self._context = None
-            self._page = None
-        if self._playwright is not None:
-            await self._playwright.stop()
-            self._playwright = None
-        self._set_state(ConnectionState.STOPPED, notify=False)
+        await self._supervisor.close()
+        if self._failed is not None:
+            if self._failed.done() and not self._failed.cancelled():
+                self._failed.exception()  # reported through wait_failed (or not wanted): not "never retrieved"
+            self._failed.cancel()
+        self.connection.set(ConnectionState.STOPPED, "stopped")
 
-    async def send_text(self, chat_id: str, text: str) -> str:
-        """Send a text message; returns WhatsApp's id for it."""
-        result = await self._call(SEND_TEXT_JS, {"chatId": chat_id, "text": text}, action="send a message")
-        return str(result["id"])
+    async def send_text(self, chat_id: str, text: str, *, message_id: str | None = None) -> str:
+        """Send a text, waiting for the connection if needed; returns WhatsApp's serialized id for it."""
+        message_id = message_id or new_message_id()
+        key = f"true_{chat_id}_{message_id}"
+        unsure = False  # a previous try may have gone out
+        while True:
+            bridge = await self._connected_bridge()
+            try:
+                if unsure and await self._call(bridge, FIND_MESSAGE_JS, key, action="look up a sent message"):
+                    logger.info("message {} had gone out before the page was lost; not sending it again", message_id)
+                    return key
+                result = await self._call(
+                    bridge,
+                    SEND_TEXT_JS,
+                    {"chatId": chat_id, "text": text, "messageId": message_id},
+                    action="send a message",
+                )
+            except (PageGone, PageTimeout) as error:
+                unsure = True
+                logger.warning("{}; sending again once WhatsApp is connected", error)
+                await self._until_page_changes(bridge)
+                continue
+            if "refused" not in result:
+                return str(result["id"])
+            if result.get("steady"):
+                raise PageRefused(f"cannot send a message: {result['refused']}")
+            # Refused because the connection moved under us: hold it until the state says connected again
+            # (its event may still be on the way: then wait for it, briefly, instead of trying in a loop).
+            logger.info("sending held ({}): WhatsApp's connection is changing", result["refused"])
+            if self.connection.connected:
+                await self.connection.wait_change(timeout_s=1.0)
 
     async def mark_read(self, chat_id: str) -> None:
-        await self._call(MARK_READ_JS, chat_id, action="mark a chat as read")
+        """Blue ticks for the contact: only when connected, never held."""
+        await self._call(self._bridge_if_connected("mark a chat as read"), MARK_READ_JS, chat_id, action="mark read")
 
     async def set_typing(self, chat_id: str) -> None:
-        """Show "typing..." to the contact until the next message is sent."""
-        await self._call(TYPING_JS, chat_id, action="show typing")
+        """Show "typing..." to the contact until the next message is sent: only when connected, never held."""
+        await self._call(self._bridge_if_connected("show typing"), TYPING_JS, chat_id, action="show typing")
 
-    async def _call(self, script: str, argument: Any, *, action: str) -> Any:
-        if self.state is not ConnectionState.READY or self._page is None:
+    async def request_pairing_code(self, phone: str) -> str:
+        """An 8-character code to type on the phone instead of scanning the QR; only on the login screen."""
+        if self.state is not ConnectionState.NEEDS_LOGIN or self._supervisor.bridge is None:
+            raise NotReady(f"cannot ask for a pairing code: WhatsApp is {self.state.value}, not waiting for login")
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        code = await self._call(self._supervisor.bridge, PAIRING_CODE_JS, digits, action="ask for a pairing code")
+        return str(code)
+
+    async def _call(self, bridge: PageBridge, script: str, argument: Any, *, action: str) -> Any:
+        return await bridge.call(script, argument, timeout_s=self._settings.whatsapp_action_timeout_s, action=action)
+
+    def _bridge_if_connected(self, action: str) -> PageBridge:
+        bridge = self._supervisor.bridge
+        if not self.connection.connected or bridge is None:
             raise NotReady(f"cannot {action}: WhatsApp is {self.state.value}")
-        try:
-            async with asyncio.timeout(self._action_timeout_s):
-                return await self._page.evaluate(script, argument)
-        except TimeoutError as error:
-            raise WhatsAppError(f"cannot {action}: no answer within {self._action_timeout_s:g} s") from error
-        except PlaywrightError as error:
-            raise WhatsAppError(f"cannot {action}: {error.message.splitlines()[0]}") from error
+        return bridge
 
-    def _on_page_loaded(self, page: Page) -> None:
-        # Every load (first open, reload after logout) starts a fresh window: wa-js and the bridge go in again.
-        self._tasks.spawn(self._install(page), name="whatsapp:install")
-
-    async def _install(self, page: Page) -> None:
-        async with self._install_lock:
-            try:
-                await install_bridge(page, self._wa_js_path)
-            except PlaywrightError as error:
-                # Usually the page navigated away mid-install; its next load installs again.
-                logger.debug("installing the bridge did not finish: {}", error.message.splitlines()[0])
-            except WhatsAppError as error:
-                logger.error("{}", error)
-
-    def _on_binding(self, source: Any, kind: str, payload: Any) -> None:
-        # Kept synchronous so events are queued in exactly the order the page emitted them.
-        self._events.put_nowait((kind, payload))
-
-    async def _dispatch_events(self) -> None:
+    async def _connected_bridge(self) -> PageBridge:
         while True:
-            kind, payload = await self._events.get()
-            try:
-                await self._handle(kind, payload)
-            except Exception:
-                logger.exception("handling the page event {!r} failed", kind)
+            await self.connection.wait_for(ConnectionState.CONNECTED, timeout_s=None)
+            if (bridge := self._supervisor.bridge) is not None:
+                return bridge
+            await self.connection.wait_change(timeout_s=1.0)
 
-    async def _handle(self, kind: str, payload: Any) -> None:
-        match kind:
-            case "message":
-                await self._handle_message(payload)
-            case "bridge_ready":
-                logger.debug("bridge installed (WPP {})", payload.get("version"))
-                if payload.get("mainReady"):
-                    await self._become_ready()
-                elif payload.get("authenticated"):
-                    self._set_state(ConnectionState.AUTHENTICATING)
-            case "auth_code":
-                if payload:
-                    # Shown first: LOGIN_REQUIRED means the operator has a code in front of them.
-                    await self._show_login_code(LoginCode(ref=payload["ref"], full_code=payload["fullCode"]))
-                    self._set_state(ConnectionState.LOGIN_REQUIRED)
-            case "authenticated":
-                logger.info("linked to the phone; WhatsApp Web is loading")
-                self._set_state(ConnectionState.AUTHENTICATING)
-                await self._show_login_code(None)
-            case "main_ready":
-                await self._become_ready()
-            case "logout":
-                logger.warning("the phone unlinked this device: scan a new QR code to link it again")
-                self._set_state(ConnectionState.LOGGED_OUT)
-            case "stream_mode":
-                if payload == "MAIN":
-                    await self._become_ready()
-                elif payload in STREAM_MODE_STATES:
-                    self._set_state(STREAM_MODE_STATES[payload])
-            case "online":
-                if payload and self.state is ConnectionState.DISCONNECTED:
-                    await self._become_ready()
-                elif not payload and self.state is ConnectionState.READY:
-                    self._set_state(ConnectionState.DISCONNECTED)
-            case "ack":
-                logger.trace("ack {} for {}", payload.get("ack"), payload.get("ids"))
-            case _:
-                logger.debug("unknown page event {!r}", kind)
-
-    async def _handle_message(self, payload: Any) -> None:
-        try:
-            message = to_incoming(PageMessage.model_validate(payload))
-        except ValidationError as error:
-            logger.warning("ignored a message the page sent in an unexpected shape: {}", error)
-            return
-        if message is None:
-            return
-        if not self._accepting_messages:
-            logger.warning("message {} arrived while stopping and is not answered", message.wa_id)
-            return
-        await self._on_message(message)
-
-    async def _become_ready(self) -> None:
-        if self.state is not ConnectionState.READY:
-            await self._show_login_code(None)
-        self._set_state(ConnectionState.READY)
-
-    async def _show_login_code(self, code: LoginCode | None) -> None:
-        if self._on_login_code is not None:
-            await self._on_login_code(code)
-
-    def _set_state(self, state: ConnectionState, *, notify: bool = True) -> None:
-        previous, self.state = self.state, state
-        if previous is state:
-            return
-        changed, self._state_changed = self._state_changed, asyncio.Event()
-        changed.set()
-        logger.info("WhatsApp: {} -> {}", previous.value, state.value)
-        if notify and self._on_state is not None:
-            self._tasks.spawn(self._on_state(StateChange(previous=previous, current=state)), name="whatsapp:state")
+    async def _until_page_changes(self, bridge: PageBridge) -> None:
+        """The page failed under us: wait until the supervisor has noticed (state or page changed), within the
+        time its watchdog needs to notice a hung page."""
+        settings = self._settings
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.whatsapp_probe_interval_s + settings.whatsapp_probe_timeout_s):
+                while self.connection.connected and self._supervisor.bridge is bridge:
+                    await self.connection.wait_change(timeout_s=settings.whatsapp_probe_interval_s)

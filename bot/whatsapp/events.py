@@ -1,38 +1,11 @@
-"""What the WhatsApp client reports to the rest of the bot, as typed events, and the callback shapes."""
+"""What the page sends about messages and login codes, and what the WhatsApp client hands to the rest of the bot."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-
-
-class ConnectionState(StrEnum):
-    STOPPED = "stopped"
-    STARTING = "starting"  # browser up, WhatsApp Web loading
-    LOGIN_REQUIRED = "login_required"  # showing a QR code: the operator must link the phone
-    AUTHENTICATING = "authenticating"  # linked, WhatsApp Web loading its chats
-    READY = "ready"  # messages flow both ways
-    DISCONNECTED = "disconnected"  # linked, but the stream is offline
-    CONFLICT = "conflict"  # WhatsApp Web was opened elsewhere with this account
-    LOGGED_OUT = "logged_out"  # the phone unlinked this device
-    BLOCKED = "blocked"  # terms-of-service block
-    DEPRECATED = "deprecated"  # WhatsApp Web says this version is too old
-
-
-# wa-js StreamMode values and what they mean for us.
-STREAM_MODE_STATES: dict[str, ConnectionState] = {
-    "QR": ConnectionState.LOGIN_REQUIRED,
-    "SYNCING": ConnectionState.AUTHENTICATING,
-    "OFFLINE": ConnectionState.DISCONNECTED,
-    "CONFLICT": ConnectionState.CONFLICT,
-    "PROXYBLOCK": ConnectionState.DISCONNECTED,
-    "TOS_BLOCK": ConnectionState.BLOCKED,
-    "SMB_TOS_BLOCK": ConnectionState.BLOCKED,
-    "DEPRECATED_VERSION": ConnectionState.DEPRECATED,
-}
 
 
 class IncomingMessage(BaseModel):
@@ -57,23 +30,12 @@ class LoginCode(BaseModel):
     full_code: str
 
 
-class StateChange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    previous: ConnectionState
-    current: ConnectionState
-
-
 class MessageHandler(Protocol):
     async def __call__(self, message: IncomingMessage) -> None: ...
 
 
 class LoginCodeHandler(Protocol):
     async def __call__(self, code: LoginCode | None) -> None: ...
-
-
-class StateHandler(Protocol):
-    async def __call__(self, change: StateChange) -> None: ...
 
 
 class PageMessage(BaseModel):
@@ -97,9 +59,12 @@ class PageMessage(BaseModel):
 PERSONAL_CHAT_SERVERS = ("c.us", "lid")
 
 
-def to_incoming(raw: PageMessage) -> IncomingMessage | None:
-    """Keep only new text messages from contacts in personal chats: not our own, not groups, not statuses."""
-    if raw.fromMe or raw.isGroupMsg or raw.isStatusV3 or raw.broadcast or not raw.isNewMsg:
+def to_incoming(raw: PageMessage, *, from_history: bool = False) -> IncomingMessage | None:
+    """Keep only text messages from contacts in personal chats: not our own, not groups, not statuses.
+
+    Events must be new messages; messages read back from a chat (`from_history`, the unread ones) need not be.
+    """
+    if raw.fromMe or raw.isGroupMsg or raw.isStatusV3 or raw.broadcast or not (raw.isNewMsg or from_history):
         return None
     if raw.type != "chat" or not raw.body or not raw.chatId:
         return None

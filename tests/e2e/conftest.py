@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,6 +13,9 @@ import pytest
 from bot.app import Application
 from bot.settings import PROJECT_ROOT, Settings
 from bot.simulator import Simulator
+from bot.simulator.client import SimulatorClient
+from bot.whatsapp import ConnectionState, StateChange
+from bot.whatsapp.profile import chromium_pids
 
 READY_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 30.0
@@ -57,3 +62,96 @@ async def start_daemon() -> AsyncIterator[StartDaemon]:
         if app.db is not None and not app.db.in_memory:
             await app.db.drop()
         await app.stop()
+
+
+@pytest.fixture
+def fault_settings(daemon_settings: Settings) -> Settings:
+    """A daemon that notices faults within a second or two, so each fault test takes seconds, not minutes."""
+    return daemon_settings.model_copy(
+        update={
+            "whatsapp_probe_interval_s": 1.0,
+            "whatsapp_probe_timeout_s": 2.0,
+            "whatsapp_retry_initial_s": 0.2,
+            "whatsapp_retry_max_s": 1.0,
+            "whatsapp_ready_timeout_s": 5.0,
+            "whatsapp_action_timeout_s": 5.0,
+        }
+    )
+
+
+class StateLog:
+    """Every connection state change of one daemon, in order, with a condition to wait on."""
+
+    def __init__(self, app: Application) -> None:
+        assert app.whatsapp is not None
+        self.changes: list[StateChange] = []
+        self._changed = asyncio.Condition()
+        self._loop = asyncio.get_running_loop()
+        app.whatsapp.subscribe(self._record)
+
+    def _record(self, change: StateChange) -> None:
+        self.changes.append(change)
+        self._loop.create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def mark(self) -> int:
+        """A position in the log: `since(mark)` is what happened after it."""
+        return len(self.changes)
+
+    def since(self, mark: int) -> list[ConnectionState]:
+        return [change.current for change in self.changes[mark:]]
+
+    async def wait_for(self, state: ConnectionState, *, after: int = 0, timeout_s: float = READY_TIMEOUT_S) -> None:
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(lambda: state in self.since(after))
+
+
+@pytest.fixture
+async def linked(
+    sim: SimulatorClient, start_daemon: StartDaemon, fault_settings: Settings
+) -> AsyncIterator[tuple[Application, StateLog]]:
+    """A daemon with fast fault detection, linked to the phone and connected, with its state log."""
+    app = await start_daemon(fault_settings)
+    log = StateLog(app)
+    assert app.whatsapp is not None
+    await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
+    await sim.link()
+    await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
+    yield app, log
+
+
+async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = REPLY_TIMEOUT_S) -> None:
+    """Check `condition` until it holds, for state that has no event to wait on (files, the database)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            result = condition()
+            if await result if inspect.isawaitable(result) else result:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def assert_each_answered_once(app: Application, sim: SimulatorClient, number: str, texts: list[str]) -> None:
+    """Every text got exactly one reply (the offline model quotes the text it answers), and nothing else was sent."""
+    assert await app.wait_idle(REPLY_TIMEOUT_S)
+    sent = await sim.sent(to=number)
+    for text in texts:
+        answers = [reply for reply in sent if text in reply.text]
+        assert len(answers) == 1, f"{text!r} was answered {len(answers)} times: {[r.text for r in sent]}"
+    assert len(sent) == len(texts), [reply.text for reply in sent]
+
+
+def browser_processes(profile_dir: Path, kind: str | None = None) -> list[int]:
+    """Pids of the daemon's Chromium on this profile: the browser itself (kind None) or its helpers by --type."""
+    wanted = b"--type=" + kind.encode() if kind else None
+    pids = []
+    for pid in chromium_pids(profile_dir):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if (wanted is None and b"--type=" not in cmdline) or (wanted is not None and wanted in cmdline):
+            pids.append(pid)
+    return pids

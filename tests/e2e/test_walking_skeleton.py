@@ -22,10 +22,10 @@ async def test_linked_daemon_answers_a_message(
     async with sim.phone(ANA) as phone:
         app = await start_daemon(daemon_settings)
         assert app.whatsapp is not None
-        await app.whatsapp.wait_for_state(ConnectionState.LOGIN_REQUIRED, timeout_s=READY_TIMEOUT_S)
+        await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
         assert daemon_settings.qr_png_path.exists()  # the operator has a code to scan
         await sim.link()
-        await app.whatsapp.wait_until_ready(READY_TIMEOUT_S)
+        await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
         assert not daemon_settings.qr_png_path.exists()  # a used code does not lie around
 
         question = "What time do you open tomorrow?"
@@ -57,14 +57,14 @@ async def test_restarted_daemon_needs_no_new_link(
         await phone.wait_for_status(lambda status: status["qr_pages"] >= 1, READY_TIMEOUT_S)
         await sim.link()
         assert first.whatsapp is not None
-        await first.whatsapp.wait_until_ready(READY_TIMEOUT_S)
+        await first.whatsapp.wait_until_connected(READY_TIMEOUT_S)
         await first.stop()
         await phone.wait_for_status(lambda status: status["ready_pages"] == 0, READY_TIMEOUT_S)
 
         second = await start_daemon(daemon_settings)  # same profile folder, no /api/link this time
         assert second.whatsapp is not None
-        await second.whatsapp.wait_until_ready(READY_TIMEOUT_S)
-        assert second.whatsapp.state is ConnectionState.READY
+        await second.whatsapp.wait_until_connected(READY_TIMEOUT_S)
+        assert second.whatsapp.state is ConnectionState.CONNECTED
         assert (await sim.status())["linked"] is True
 
         await sim.send(ANA, "Are you there after the restart?", name="Ana")
@@ -87,7 +87,7 @@ async def test_concurrent_contacts_get_their_own_answers_and_private_prompts(
         await any_phone.wait_for_status(lambda status: status["qr_pages"] >= 1, READY_TIMEOUT_S)
         await sim.link()
         assert app.whatsapp is not None
-        await app.whatsapp.wait_until_ready(READY_TIMEOUT_S)
+        await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
 
         # Two rounds, all three contacts at once each time, so the second prompts also carry history.
         for round_number in (1, 2):

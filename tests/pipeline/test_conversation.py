@@ -49,10 +49,11 @@ async def test_prompt_holds_only_this_contacts_words(db, responder, chat) -> Non
     assert "banana" not in words
 
 
-async def test_failed_send_is_recorded_and_message_stays_unanswered(db, responder, chat) -> None:  # type: ignore[no-untyped-def]
+async def test_failed_send_is_recorded_and_message_stays_unanswered_and_unread(db, responder, chat) -> None:  # type: ignore[no-untyped-def]
     inbound = await receive(db, "W1", "ana@c.us", "hello")
     chat.fail_sending = True
     await worker(db, responder, chat)(inbound)
+    assert chat.read == []  # left unread on WhatsApp, so it is found again after a restart
     messages = await db.messages.for_contact("ana@c.us")
     assert [(m.direction, m.status) for m in messages] == [
         (Direction.INBOUND, MessageStatus.RECEIVED),

@@ -66,7 +66,7 @@ async def test_wa_js_is_injected_despite_the_content_security_policy(browser: Br
                 version: WPP.version,
                 analyticsOff: WPP.config.disableGoogleAnalytics,
                 hasOn: typeof WPP.on,
-                bridge: window.__waBotBridgeInstalled === true,
+                bridge: typeof window.__waBot === "object",
             })"""
         )
         assert state == {"type": "object", "version": pinned, "analyticsOff": True, "hasOn": "function", "bridge": True}

@@ -14,7 +14,7 @@ CODE = LoginCode(ref="2@abc", full_code="2@abc,AAAA,BBBB,CCCC")
 async def test_png_is_private_and_removed_when_linked(tmp_path: Path) -> None:
     png = tmp_path / "sessions" / "default.qr.png"
     terminal = io.StringIO()
-    presenter = QrPresenter(png, terminal=terminal)
+    presenter = QrPresenter(png, text_out=terminal)
     await presenter(CODE)
     assert png.read_bytes().startswith(b"\x89PNG")
     assert stat.S_IMODE(png.stat().st_mode) == 0o600
@@ -25,7 +25,7 @@ async def test_png_is_private_and_removed_when_linked(tmp_path: Path) -> None:
 
 async def test_png_changes_when_the_code_rotates(tmp_path: Path) -> None:
     png = tmp_path / "qr.png"
-    presenter = QrPresenter(png, terminal=io.StringIO())
+    presenter = QrPresenter(png, text_out=io.StringIO())
     await presenter(CODE)
     first = png.read_bytes()
     await presenter(LoginCode(ref="2@def", full_code="2@def,DDDD,EEEE,FFFF"))

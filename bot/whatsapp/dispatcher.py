@@ -1,0 +1,209 @@
+"""What the page reports, handled one event at a time in the order the page emitted it.
+
+Status reports become connection states; login codes go to the presenter; an idle QR is refreshed (a bounded
+number of times); a logout, a block or an outdated version alerts once; a conflict is taken over when allowed;
+messages go to the inbox. On every (re)connection the unread chats are read back first, so messages that
+arrived while nobody listened are answered too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+from pydantic import ValidationError
+
+from bot.errors import NeedsOperator, WhatsAppError
+from bot.ops.alerts import Alerts
+from bot.settings import Settings
+from bot.whatsapp.catchup import read_unread
+from bot.whatsapp.connection import Connection
+from bot.whatsapp.events import LoginCode, LoginCodeHandler, MessageHandler, PageMessage, to_incoming
+from bot.whatsapp.page import PageBridge
+from bot.whatsapp.states import ConnectionState, PageStatus, state_of
+
+ALERT_KEY = "whatsapp"
+REFRESH_QR_JS = "() => WPP.conn.refreshQR().then(() => true)"
+TAKEOVER_JS = "() => { WPP.whatsapp.Socket.takeover(); return true; }"
+# Taking the account back from another WhatsApp Web more often than this means someone keeps taking it: stop.
+TAKEOVERS_PER_WINDOW = 3
+TAKEOVER_WINDOW_S = 600.0
+
+# What the operator should do, by state, in the alert.
+HINTS = {
+    ConnectionState.BLOCKED: "the bot stays down; check the account on the phone",
+    ConnectionState.OUTDATED: "update the bot (a newer @wppconnect/wa-js, then npm ci) and restart it",
+    ConnectionState.CONFLICT: "the bot waits; close the other WhatsApp Web, or set WA_TAKEOVER_ON_CONFLICT=true",
+}
+
+
+class PageEvents:
+    def __init__(
+        self,
+        settings: Settings,
+        connection: Connection,
+        *,
+        on_message: MessageHandler,
+        presenter: LoginCodeHandler | None,
+        alerts: Alerts | None,
+        current_bridge: Callable[[], PageBridge | None],
+    ) -> None:
+        self._settings = settings
+        self._connection = connection
+        self._on_message = on_message
+        self._presenter = presenter
+        self._alerts = alerts
+        self._current_bridge = current_bridge
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._qr_rounds = 0
+        self._takeovers: deque[float] = deque()
+        self.accepting_messages = True
+
+    def put(self, kind: str, payload: Any) -> None:
+        """Called synchronously by the page binding, so the queue keeps the page's order."""
+        self._queue.put_nowait((kind, payload))
+
+    async def run(self) -> None:
+        """Handle events until cancelled; raises NeedsOperator when login is given up."""
+        while True:
+            kind, payload = await self._queue.get()
+            try:
+                await self._handle(kind, payload)
+            except NeedsOperator:
+                raise
+            except Exception:
+                logger.exception("handling the page event {!r} failed", kind)
+
+    async def _handle(self, kind: str, payload: Any) -> None:
+        match kind:
+            case "status":
+                await self._on_status(payload)
+            case "loaded":
+                self._connection.set(ConnectionState.LOADING, "the page loaded; putting wa-js and the bridge in")
+            case "auth_code":
+                await self._show_code(LoginCode(ref=payload["ref"], full_code=payload["fullCode"]) if payload else None)
+            case "qrcode_idle":
+                await self._on_qr_idle()
+            case "logout":
+                await self._on_logout()
+            case "message":
+                await self._on_message_event(payload)
+            case "ack":
+                logger.trace("ack {} for {}", payload.get("ack"), payload.get("ids"))
+            case _:
+                logger.debug("unknown page event {!r}", kind)
+
+    async def _on_status(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or not payload.get("loaded"):
+            self._connection.set(ConnectionState.LOADING, "waiting for WhatsApp Web's own code (wa-js not ready)")
+            return
+        state, reason = state_of(PageStatus.model_validate(payload))
+        change = self._connection.set(state, reason)
+        if change is None:
+            return
+        if change.previous is ConnectionState.NEEDS_LOGIN:
+            await self._show_code(None)
+        match state:
+            case ConnectionState.CONNECTED:
+                self._qr_rounds = 0
+                if self._alerts is not None:
+                    self._alerts.recovered(ALERT_KEY, "WhatsApp is connected again")
+                await self._catch_up()
+            case ConnectionState.CONFLICT if self._settings.wa_takeover_on_conflict:
+                await self._take_over()
+            case ConnectionState.BLOCKED | ConnectionState.OUTDATED | ConnectionState.CONFLICT:
+                self._alert(f"{reason}: {HINTS[state]}")
+
+    async def _catch_up(self) -> None:
+        bridge = self._current_bridge()
+        if bridge is None or not self.accepting_messages:
+            return
+        try:
+            messages = await read_unread(bridge, timeout_s=self._settings.whatsapp_action_timeout_s)
+        except WhatsAppError as error:
+            logger.error("could not read the unread chats (messages that came while not listening): {}", error)
+            return
+        if messages:
+            logger.info("{} unread message(s) arrived while the bot was not listening; answering them", len(messages))
+        for message in messages:
+            await self._on_message(message)
+
+    async def _on_message_event(self, payload: Any) -> None:
+        try:
+            message = to_incoming(PageMessage.model_validate(payload))
+        except ValidationError as error:
+            logger.warning("ignored a message the page sent in an unexpected shape: {}", error)
+            return
+        if message is None:
+            return
+        if not self.accepting_messages:
+            # Left unread on WhatsApp: the next start reads it back from the unread chats.
+            logger.info("message {} arrived while stopping; it stays unread for the next start", message.wa_id)
+            return
+        await self._on_message(message)
+
+    async def _on_qr_idle(self) -> None:
+        await self._show_code(None)  # the code on screen no longer links anything
+        self._qr_rounds += 1
+        limit = self._settings.login_max_qr_rounds
+        if limit and self._qr_rounds >= limit:
+            raise NeedsOperator(
+                f"nobody linked the phone: the QR code expired {self._qr_rounds} times (LOGIN_MAX_QR_ROUNDS={limit}); "
+                "run `run_bot.py login` to link it, then start the bot again"
+            )
+        bridge = self._current_bridge()
+        if bridge is None:
+            return
+        logger.info(
+            "the QR code expired; asking WhatsApp Web for a new one (round {} of {})",
+            self._qr_rounds + 1,
+            limit or "unlimited",
+        )
+        try:
+            await bridge.call(
+                REFRESH_QR_JS, timeout_s=self._settings.whatsapp_action_timeout_s, action="refresh the QR code"
+            )
+        except WhatsAppError as error:
+            logger.warning("{}", error)
+
+    async def _on_logout(self) -> None:
+        self._connection.set(ConnectionState.LOGGED_OUT, "the phone unlinked this device")
+        await self._show_code(None)
+        self._alert(
+            "the phone unlinked this device: link it again with the new QR code (in the log and "
+            f"{self._settings.qr_png_path}) or `run_bot.py login --phone <number>`"
+        )
+
+    async def _take_over(self) -> None:
+        now = time.monotonic()
+        while self._takeovers and now - self._takeovers[0] > TAKEOVER_WINDOW_S:
+            self._takeovers.popleft()
+        if len(self._takeovers) >= TAKEOVERS_PER_WINDOW:
+            self._alert(
+                f"another WhatsApp Web took this account {len(self._takeovers) + 1} times in "
+                f"{TAKEOVER_WINDOW_S / 60:.0f} min; the bot stops taking it back and waits"
+            )
+            return
+        self._takeovers.append(now)
+        bridge = self._current_bridge()
+        if bridge is None:
+            return
+        logger.warning("WhatsApp Web is open elsewhere; taking the session back (WA_TAKEOVER_ON_CONFLICT)")
+        try:
+            await bridge.call(TAKEOVER_JS, timeout_s=self._settings.whatsapp_action_timeout_s, action="take over")
+        except WhatsAppError as error:
+            self._alert(f"taking the session back failed: {error}")
+
+    def _alert(self, text: str) -> None:
+        if self._alerts is not None:
+            self._alerts.problem(ALERT_KEY, text)
+        else:
+            logger.error("alert: {}", text)
+
+    async def _show_code(self, code: LoginCode | None) -> None:
+        if self._presenter is not None:
+            await self._presenter(code)
