@@ -38,6 +38,9 @@ def test_defaults_are_safe() -> None:
         ("WHATSAPP_URL", "web.whatsapp.com", "setting WHATSAPP_URL: expected an http:// or https:// address"),
         ("HEADLESS", "maybe", "setting HEADLESS: Input should be a valid boolean"),
         ("LOG_LEVEL", "verbose", "setting LOG_LEVEL: Input should be 'TRACE'"),
+        ("OPERATOR_NUMBER", "call me", "setting OPERATOR_NUMBER: expected an international number"),
+        ("WHATSAPP_START_ATTEMPTS", "-1", "setting WHATSAPP_START_ATTEMPTS: Input should be greater than or equal"),
+        ("ALERT_WEBHOOK_URL", "hooks.example/x?token=abc", "setting ALERT_WEBHOOK_URL: expected an http://"),
     ],
 )
 def test_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
@@ -47,6 +50,7 @@ def test_wrong_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: st
     message = str(error.value)
     assert message.startswith(expected)
     assert "\n" not in message
+    assert "token=abc" not in message  # a webhook address may carry a secret
 
 
 def test_wrong_mongodb_uri_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,7 +137,11 @@ class BrowserSession:
             )
         except PlaywrightError as error:
             raise LaunchFailed(f"Chromium did not start: {first_line(error)}") from error
-        page = context.pages[0] if context.pages else await context.new_page()
+        try:
+            page = context.pages[0] if context.pages else await context.new_page()
+        except PlaywrightError as error:
+            await context.close()
+            raise LaunchFailed(f"Chromium started but opened no page: {first_line(error)}") from error
         return cls(context, page, profile_dir)
 
     def _mark_lost(self, reason: str) -> None:

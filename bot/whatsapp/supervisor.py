@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
 from loguru import logger
 from playwright.async_api import Error as PlaywrightError
@@ -30,7 +29,7 @@ from bot.whatsapp.dispatcher import PageEvents
 from bot.whatsapp.injection import load_wa_js
 from bot.whatsapp.page import PageBridge, PageGone, PageRefused, PageTimeout, first_line
 from bot.whatsapp.profile import prepare_profile_dir, release_stale_lock
-from bot.whatsapp.states import SETTLED_STATES, ConnectionState
+from bot.whatsapp.states import SETTLED_STATES, ConnectionState, StateChange
 
 ALERT_KEY = "whatsapp"
 
@@ -51,12 +50,13 @@ class ConnectionSupervisor:
         self._alerts = alerts
         self._playwright: Playwright | None = None
         self._executable = Path()
-        self._session: BrowserSession | None = None
         self.bridge: PageBridge | None = None
         self._ever_settled = False
         self._session_settled = False
+        self._down_since: float | None = time.monotonic()  # not connected since; None while connected
+        self._down_alerted = False
         self._stopping = False
-        connection.subscribe(self._remember_settled)
+        connection.subscribe(self._on_change)
 
     async def prepare(self) -> None:
         """Find what an operator must fix before anything is launched: one line each (StartupError), no retries."""
@@ -142,7 +142,7 @@ class ConnectionSupervisor:
         bridge = PageBridge(
             session.page, url=settings.whatsapp_url, wa_js_path=settings.wa_js_path, on_event=self._events.put
         )
-        self._session, self.bridge = session, bridge
+        self.bridge = bridge
         try:
             await bridge.attach()
             self.connection.set(ConnectionState.LOADING, f"opening WhatsApp Web at {settings.whatsapp_url}")
@@ -156,7 +156,7 @@ class ConnectionSupervisor:
                 self.connection.set(ConnectionState.BROWSER_LOST, str(fault))
             raise fault from error
         finally:
-            self._session = self.bridge = None
+            self.bridge = None
             await bridge.close()
             await session.close()
 
@@ -183,7 +183,7 @@ class ConnectionSupervisor:
                 reloaded = await self._not_ready(bridge, reloaded)
                 continue
             self._alert_if_down_too_long(now)
-            wake_at = min(next_probe, ready_deadline, now + settings.whatsapp_alert_after_s)
+            wake_at = min(next_probe, ready_deadline)
             await _first_of(session.lost, self.connection, timeout_s=wake_at - now)
 
     async def _not_ready(self, bridge: PageBridge, reloaded: bool) -> bool:
@@ -222,18 +222,27 @@ class ConnectionSupervisor:
         self._events.put("status", report)
 
     def _alert_if_down_too_long(self, now: float) -> None:
+        """Once per outage: not connected for WHATSAPP_ALERT_AFTER_S, however often the state changed meanwhile."""
         state = self.connection.state
-        if self._alerts is None or state in (ConnectionState.CONNECTED, ConnectionState.NEEDS_LOGIN):
+        if self._alerts is None or self._down_since is None or self._down_alerted:
             return
-        down_s = now - self.connection.since
+        if state is ConnectionState.NEEDS_LOGIN:  # the QR rounds bound that wait; the operator is told there
+            return
+        down_s = now - self._down_since
         if down_s >= self._settings.whatsapp_alert_after_s:
+            self._down_alerted = True
             self._alerts.problem(
-                ALERT_KEY, f"WhatsApp has been {state.value} for {down_s / 60:.0f} min: {self.connection.reason}"
+                ALERT_KEY,
+                f"WhatsApp has not been connected for {down_s / 60:.0f} min ({state.value}: {self.connection.reason})",
             )
 
-    def _remember_settled(self, change: Any) -> None:
+    def _on_change(self, change: StateChange) -> None:
         if change.current in SETTLED_STATES:
             self._ever_settled = self._session_settled = True
+        if change.current is ConnectionState.CONNECTED:
+            self._down_since, self._down_alerted = None, False
+        elif self._down_since is None:
+            self._down_since = time.monotonic()
 
     def stopping(self) -> None:
         """Shutdown has begun: the end of the session is not a fault to report."""
