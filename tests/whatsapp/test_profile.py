@@ -20,8 +20,15 @@ def fake_chromium(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes
     """A live process whose command line says it runs on the profile, as Chromium's does."""
     profile = prepare_profile_dir(tmp_path / "sessions" / "acct")
     process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile.resolve()}"]
+        [
+            sys.executable,
+            "-c",
+            "import time; print('up', flush=True); time.sleep(60)",
+            f"--user-data-dir={profile.resolve()}",
+        ],
+        stdout=subprocess.PIPE,
     )
+    assert process.stdout is not None and process.stdout.readline() == b"up\n"  # exec'd: its command line is set
     try:
         yield profile, process
     finally:
