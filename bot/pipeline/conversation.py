@@ -47,9 +47,10 @@ class ConversationWorker:
         except WhatsAppError:
             return  # recorded as failed by the outbox; the message stays `received`
         await self._db.messages.mark_replied(message.id, reply_id=sent.id)
-        # Read last: a message that is never answered (crash, outage) stays unread on WhatsApp, where the
-        # next start finds it again; the operator's phone does not show it as seen either.
-        await self._courtesy(self._chat.mark_read(contact.id), "mark as read", contact.id)
+        # Read last, and only up to what was answered: a message that is never answered (crash, outage) stays
+        # unread on WhatsApp, where the next start finds it again; the operator's phone does not show it as seen.
+        if message.wa_id:
+            await self._courtesy(self._chat.mark_read(contact.id, answered=message.wa_id), "mark as read", contact.id)
         logger.info(
             "answered {} for {} in {:.2f} s{}",
             message.id,
@@ -67,7 +68,7 @@ class ConversationWorker:
         await self._courtesy(self._chat.set_typing(chat_id), "show typing", chat_id)
 
     @staticmethod
-    async def _courtesy(action: Awaitable[None], what: str, chat_id: str) -> None:
+    async def _courtesy(action: Awaitable[object], what: str, chat_id: str) -> None:
         """Read receipts and typing are nice to have; their failure must not stop or fail the reply."""
         try:
             await action

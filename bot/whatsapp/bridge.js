@@ -118,7 +118,20 @@
     });
   };
 
-  window.__waBot = { status, unread, sendText, version: () => String(WPP.version) };
+  // Mark a chat read only if `answered` is its newest unread message from the contact: markIsRead covers the
+  // whole chat, and a message that came in after the one just answered must stay unread until it is answered
+  // too (unread is how it is found again after a crash or a reload).
+  const markRead = async (chatId, answered) => {
+    const waiting = (await WPP.chat.getMessages(chatId, { count: -1, onlyUnread: true })).filter(
+      (msg) => !(msg.id && msg.id.fromMe),
+    );
+    const newest = waiting.length ? serialized(waiting[waiting.length - 1].id) : null;
+    if (newest !== null && newest !== answered) return false;
+    await WPP.chat.markIsRead(chatId);
+    return true;
+  };
+
+  window.__waBot = { status, unread, sendText, markRead, version: () => String(WPP.version) };
   if (WPP.isReady) {
     start();
   } else {

@@ -40,7 +40,7 @@ FIND_MESSAGE_JS = """async (id) => {
     throw error;
   }
 }"""
-MARK_READ_JS = "async (chatId) => { await WPP.chat.markIsRead(chatId); }"
+MARK_READ_JS = "({chatId, answered}) => window.__waBot.markRead(chatId, answered)"
 # No duration: with one, wa-js's markIsComposing only resolves after it has run out. Sending ends "typing".
 TYPING_JS = "async (chatId) => { await WPP.chat.markIsComposing(chatId); }"
 PAIRING_CODE_JS = "(phone) => WPP.conn.genLinkDeviceCodeForPhoneNumber(phone)"
@@ -177,9 +177,13 @@ class WhatsAppClient:
             if self.connection.connected:
                 await self.connection.wait_change(timeout_s=1.0)
 
-    async def mark_read(self, chat_id: str) -> None:
-        """Blue ticks for the contact: only when connected, never held."""
-        await self._call(self._bridge_if_connected("mark a chat as read"), MARK_READ_JS, chat_id, action="mark read")
+    async def mark_read(self, chat_id: str, *, answered: str) -> bool:
+        """Blue ticks for the contact, once `answered` (a WhatsApp message id) is the newest message they are
+        waiting on; only when connected, never held. Returns whether the chat was marked read."""
+        bridge = self._bridge_if_connected("mark a chat as read")
+        return bool(
+            await self._call(bridge, MARK_READ_JS, {"chatId": chat_id, "answered": answered}, action="mark read")
+        )
 
     async def set_typing(self, chat_id: str) -> None:
         """Show "typing..." to the contact until the next message is sent: only when connected, never held."""

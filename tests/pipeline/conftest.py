@@ -16,7 +16,7 @@ class RecordingChat:
     """Records what the pipeline asked WhatsApp to do; can be told to fail sending."""
 
     sent: list[tuple[str, str]] = field(default_factory=list)
-    read: list[str] = field(default_factory=list)
+    read: list[tuple[str, str]] = field(default_factory=list)
     typing: list[str] = field(default_factory=list)
     fail_sending: bool = False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -27,8 +27,9 @@ class RecordingChat:
         self.sent.append((chat_id, text))
         return f"true_{chat_id}_SENT{next(self._ids)}"
 
-    async def mark_read(self, chat_id: str) -> None:
-        self.read.append(chat_id)
+    async def mark_read(self, chat_id: str, *, answered: str) -> bool:
+        self.read.append((chat_id, answered))
+        return True
 
     async def set_typing(self, chat_id: str) -> None:
         self.typing.append(chat_id)

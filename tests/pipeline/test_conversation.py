@@ -12,7 +12,12 @@ NOW = datetime.now(UTC)
 
 def worker(db: Database, responder: object, chat: object) -> ConversationWorker:
     return ConversationWorker(
-        db, responder, Outbox(db, chat), chat, default_persona="default", history_limit=10  # type: ignore[arg-type]
+        db,
+        responder,
+        Outbox(db, chat),
+        chat,
+        default_persona="default",
+        history_limit=10,  # type: ignore[arg-type]
     )
 
 
@@ -27,7 +32,7 @@ async def test_reply_is_sent_stored_and_linked(db, responder, chat) -> None:  # 
     inbound = await receive(db, "W1", "ana@c.us", "hello there")
     await worker(db, responder, chat)(inbound)
 
-    assert chat.read == ["ana@c.us"] and chat.typing == ["ana@c.us"]
+    assert chat.read == [("ana@c.us", "W1")] and chat.typing == ["ana@c.us"]
     assert chat.sent == [("ana@c.us", "echo: hello there")]
     answered = await db.messages.get(inbound.id)
     assert answered is not None and answered.status is MessageStatus.REPLIED

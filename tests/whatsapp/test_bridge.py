@@ -1,0 +1,98 @@
+"""bridge.js in a linked simulator page: the page-side rules the bot relies on (read marks, send refusals)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from bot.settings import DEFAULT_WA_JS
+from bot.simulator import Simulator
+from bot.simulator.client import SimulatorClient
+from bot.whatsapp.injection import install_bridge
+from bot.whatsapp.page import BINDING_NAME
+
+ANA = "15551234567"
+ANA_CHAT = f"{ANA}@c.us"
+WAIT_S = 10.0
+
+
+class BridgePage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Condition()
+
+    async def record(self, _source: Any, kind: str, payload: Any) -> None:
+        async with self._changed:
+            self.events.append((kind, payload))
+            self._changed.notify_all()
+
+    async def wait_for_status(self, **wanted: Any) -> None:
+        def matches() -> bool:
+            reports = [payload for kind, payload in self.events if kind == "status"]
+            return bool(reports) and all(reports[-1].get(key) == value for key, value in wanted.items())
+
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(matches)
+
+    async def js(self, script: str, argument: Any = None) -> Any:
+        async with asyncio.timeout(WAIT_S):
+            return await self.page.evaluate(script, argument)
+
+    async def unread(self) -> int:
+        chats = await self.js("() => WPP.chat.list({onlyWithUnreadMessage: true})")
+        return sum(chat["unreadCount"] for chat in chats)
+
+
+@pytest.fixture
+async def bridge_page(browser: Browser, simulator: Simulator, sim: SimulatorClient) -> AsyncIterator[BridgePage]:
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        bridged = BridgePage(page)
+        await page.expose_binding(BINDING_NAME, bridged.record)
+        await page.goto(simulator.base_url)
+        await install_bridge(page, DEFAULT_WA_JS)
+        await bridged.wait_for_status(hasAuthCode=True)
+        await sim.link()
+        await bridged.wait_for_status(authenticated=True, mainReady=True, mode="MAIN")
+        yield bridged
+    finally:
+        await context.close()
+
+
+async def test_a_chat_is_marked_read_only_up_to_the_newest_answered_message(
+    bridge_page: BridgePage, sim: SimulatorClient
+) -> None:
+    first = await sim.send(ANA, "first", name="Ana")
+    second = await sim.send(ANA, "second", name="Ana")
+    async with asyncio.timeout(WAIT_S):
+        while await bridge_page.unread() < 2:
+            await asyncio.sleep(0.02)
+    # The bot answered "first" while "second" waits in its queue: the contact must not see "second" as read.
+    assert await bridge_page.js("([chat, id]) => window.__waBot.markRead(chat, id)", [ANA_CHAT, first]) is False
+    assert await bridge_page.unread() == 2
+    assert await bridge_page.js("([chat, id]) => window.__waBot.markRead(chat, id)", [ANA_CHAT, second]) is True
+    assert await bridge_page.unread() == 0
+
+
+async def test_a_send_refused_by_a_moving_connection_is_not_steady(
+    bridge_page: BridgePage, sim: SimulatorClient
+) -> None:
+    send = "([chat, text]) => window.__waBot.sendText(chat, text, null)"
+    await sim.set_state("SYNCING")
+    await bridge_page.wait_for_status(mode="SYNCING")
+    refused = await bridge_page.js(send, [ANA_CHAT, "held"])
+    assert refused["steady"] is False and "SYNCING" in refused["refused"]
+
+    await sim.set_state("CONNECTED")
+    await bridge_page.wait_for_status(mode="MAIN")
+    # Steadily connected and still refused: a real refusal, the bot must not retry it forever.
+    refused = await bridge_page.js(send, ["not-a-chat", "nonsense"])
+    assert refused["steady"] is True
+    sent = await bridge_page.js(send, [ANA_CHAT, "hello"])
+    assert sent["id"].startswith(f"true_{ANA_CHAT}_")
