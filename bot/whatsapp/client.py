@@ -214,10 +214,11 @@ class WhatsAppClient:
             await self.connection.wait_change(timeout_s=1.0)
 
     async def _until_page_changes(self, bridge: PageBridge) -> None:
-        """The page failed under us: wait until the supervisor has noticed (state or page changed), within the
-        time its watchdog needs to notice a hung page."""
+        """The page failed under us: wait until the supervisor has noticed (the state or the page changed), at
+        most as long as its watchdog needs to notice a hung page."""
         settings = self._settings
+        seen = self.connection.generation
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(settings.whatsapp_probe_interval_s + settings.whatsapp_probe_timeout_s):
-                while self.connection.connected and self._supervisor.bridge is bridge:
+                while self.connection.generation == seen and self._supervisor.bridge is bridge:
                     await self.connection.wait_change(timeout_s=settings.whatsapp_probe_interval_s)

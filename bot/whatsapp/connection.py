@@ -29,6 +29,7 @@ class Connection:
         self.state = ConnectionState.STOPPED
         self.reason = "not started"
         self.since = time.monotonic()
+        self.generation = 0  # counts changes: "has anything happened since?" without holding on to states
         self._subscribers: list[StateHandler] = []
         # Replaced on every change; waiters hold the old one and wake when it is set.
         self._changed = asyncio.Event()
@@ -48,6 +49,7 @@ class Connection:
             return None
         change = StateChange(previous=self.state, current=state, reason=reason)
         self.state, self.reason, self.since = state, reason, time.monotonic()
+        self.generation += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         level = "WARNING" if state in WARNING_STATES else "INFO"
