@@ -169,14 +169,19 @@ async def test_blocked_and_outdated_stay_down_and_alert_once(
 ) -> None:
     app, log = linked
     assert app.whatsapp is not None and app.alerts is not None
-    mark = log.mark()
-    await sim.set_state(stream)
-    await log.wait_for(state, after=mark)
-    assert app.alerts.is_open("whatsapp")
-    with pytest.raises(TimeoutError):  # not retried blindly: no reload, no relaunch
-        await log.wait_for(ConnectionState.LOADING, after=mark, timeout_s=QUIET_S)
-    assert log.since(mark) == [state]
-    assert app.settings.profile_dir.is_dir()
+    async with sim.phone(ANA) as phone:
+        mark = log.mark()
+        await sim.set_state(stream)
+        await log.wait_for(state, after=mark)
+        await sim.send(ANA, "while WhatsApp refuses the session", name="Ana")
+        assert app.alerts.is_open("whatsapp")
+        with pytest.raises(TimeoutError):  # not retried blindly: no reload, no relaunch
+            await log.wait_for(ConnectionState.LOADING, after=mark, timeout_s=QUIET_S)
+        assert log.since(mark) == [state] and phone.reply_count == 0
+        assert app.settings.profile_dir.is_dir()
+        await sim.set_state("CONNECTED")  # lifted (the operator sorted it out with WhatsApp)
+        await phone.wait_for_replies(1, REPLY_TIMEOUT_S)
+    await assert_each_answered_once(app, sim, ANA, ["while WhatsApp refuses the session"])
 
 
 async def test_ready_that_never_comes_is_reloaded_then_relaunched_then_alerted(
