@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.async_api import Page
 
-from bot.errors import WhatsAppError
+from bot.errors import StartupError
 
 BRIDGE_SOURCE = Path(__file__).with_name("bridge.js").read_text(encoding="utf-8")
 # wa-js reads this before it starts; the bot must not phone home to Google Analytics.
@@ -19,7 +19,7 @@ def load_wa_js(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as error:
-        raise WhatsAppError(f"wa-js not found at {path} (run `npm ci`): {error}") from error
+        raise StartupError(f"wa-js cannot be read at {path} (WA_JS_PATH; run `npm ci`): {error.strerror}") from error
 
 
 async def install_bridge(page: Page, wa_js_path: Path) -> None:
