@@ -97,10 +97,8 @@
     for (const name of ['conn.authenticated', 'conn.main_ready', 'conn.online', 'conn.require_auth']) {
       WPP.on(name, report);
     }
-    WPP.on('conn.qrcode_idle', () => {
-      emit('qrcode_idle');
-      report();
-    });
+    // An idle QR screen shows in the status (idle: true), also when it went idle before this listener existed.
+    WPP.on('conn.qrcode_idle', report);
     WPP.on('conn.logout', () => emit('logout'));
     WPP.on('chat.new_message', (msg) => emit('message', plainMessage(msg)));
     WPP.on('chat.msg_ack_change', (change) =>

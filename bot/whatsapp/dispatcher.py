@@ -1,7 +1,7 @@
 """What the page reports, handled one event at a time in the order the page emitted it.
 
-Status reports become connection states; login codes go to the presenter; an idle QR is refreshed (a bounded
-number of times); a logout, a block or an outdated version alerts once; a conflict is taken over when allowed;
+Status reports become connection states; login codes go to the presenter; an idle QR screen is refreshed (a
+bounded number of times); a logout, a block or an outdated version alerts once; a conflict is taken over when allowed;
 messages go to the inbox. On every (re)connection the unread chats are read back first, so messages that
 arrived while nobody listened are answered too.
 """
@@ -60,6 +60,7 @@ class PageEvents:
         self._current_bridge = current_bridge
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._qr_rounds = 0
+        self._qr_idle = False  # the current idle QR screen was handled (it is reported until refreshed)
         self._takeovers: deque[float] = deque()
         self.accepting_messages = True
 
@@ -86,8 +87,6 @@ class PageEvents:
                 self._connection.set(ConnectionState.LOADING, "the page loaded; putting wa-js and the bridge in")
             case "auth_code":
                 await self._show_code(LoginCode(ref=payload["ref"], full_code=payload["fullCode"]) if payload else None)
-            case "qrcode_idle":
-                await self._on_qr_idle()
             case "logout":
                 await self._on_logout()
             case "message":
@@ -101,8 +100,16 @@ class PageEvents:
         if not isinstance(payload, dict) or not payload.get("loaded"):
             self._connection.set(ConnectionState.LOADING, "waiting for WhatsApp Web's own code (wa-js not ready)")
             return
-        state, reason = state_of(PageStatus.model_validate(payload))
+        page = PageStatus.model_validate(payload)
+        state, reason = state_of(page)
         change = self._connection.set(state, reason)
+        # From the status rather than the conn.qrcode_idle event: the QR may have gone idle before we listened.
+        if page.idle and not page.authenticated:
+            if not self._qr_idle:
+                self._qr_idle = True
+                await self._on_qr_idle()
+        else:
+            self._qr_idle = False
         if change is None:
             return
         if change.previous is ConnectionState.NEEDS_LOGIN:

@@ -18,6 +18,10 @@ from bot.whatsapp.page import BINDING_NAME
 ANA = "15551234567"
 ANA_CHAT = f"{ANA}@c.us"
 WAIT_S = 10.0
+# Resolves once the page itself shows the idle QR screen (the control API returns before the page got the push).
+IDLE_IN_PAGE = """() => new Promise((resolve) => {
+  const check = setInterval(() => { if (WPP.conn.isIdle()) { clearInterval(check); resolve(true); } }, 20);
+})"""
 
 
 class BridgePage:
@@ -96,3 +100,22 @@ async def test_a_send_refused_by_a_moving_connection_is_not_steady(
     assert refused["steady"] is True
     sent = await bridge_page.js(send, [ANA_CHAT, "hello"])
     assert sent["id"].startswith(f"true_{ANA_CHAT}_")
+
+
+async def test_a_qr_that_went_idle_before_the_bridge_is_reported_idle(
+    browser: Browser, simulator: Simulator, sim: SimulatorClient
+) -> None:
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        bridged = BridgePage(page)
+        await page.expose_binding(BINDING_NAME, bridged.record)
+        await page.goto(simulator.base_url)
+        async with sim.phone(ANA) as phone:
+            await phone.wait_for_status(lambda status: status["qr_pages"] >= 1, WAIT_S)
+        await sim.qr_idle()  # before anyone listens to conn.qrcode_idle
+        await bridged.js(IDLE_IN_PAGE)
+        await install_bridge(page, DEFAULT_WA_JS)
+        await bridged.wait_for_status(loaded=True, idle=True, authenticated=False)
+    finally:
+        await context.close()

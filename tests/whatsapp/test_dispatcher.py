@@ -1,0 +1,65 @@
+"""PageEvents: how page reports drive the login flow, with a scripted page standing in for the browser."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.errors import NeedsOperator
+from bot.settings import Settings
+from bot.whatsapp import ConnectionState, IncomingMessage
+from bot.whatsapp.connection import Connection
+from bot.whatsapp.dispatcher import REFRESH_QR_JS, PageEvents
+
+IDLE_QR = {"loaded": True, "authenticated": False, "mainReady": False, "mode": "QR", "idle": True}
+FRESH_QR = IDLE_QR | {"idle": False, "hasAuthCode": True}
+
+
+class RecordingPage:
+    def __init__(self) -> None:
+        self.scripts: list[str] = []
+
+    async def call(self, script: str, argument: Any = None, *, timeout_s: float, action: str) -> Any:
+        self.scripts.append(script)
+        return True
+
+
+async def ignore(_: IncomingMessage) -> None:
+    return None
+
+
+def events(tmp_path: Path, page: RecordingPage, *, rounds: int) -> tuple[PageEvents, Connection]:
+    settings = Settings(_env_file=None, sessions_dir=tmp_path, login_max_qr_rounds=rounds)  # type: ignore[call-arg]
+    connection = Connection()
+    dispatcher = PageEvents(
+        settings,
+        connection,
+        on_message=ignore,
+        presenter=None,
+        alerts=None,
+        current_bridge=lambda: page,  # type: ignore[arg-type,return-value]
+    )
+    return dispatcher, connection
+
+
+async def test_an_idle_qr_is_refreshed_once_per_idle_screen(tmp_path: Path) -> None:
+    page = RecordingPage()
+    dispatcher, connection = events(tmp_path, page, rounds=5)
+    # Reported idle three times (event, watchdog probes) before the new code arrives: one refresh.
+    for report in (IDLE_QR, IDLE_QR, IDLE_QR, FRESH_QR, IDLE_QR):
+        await dispatcher._handle("status", report)
+    assert page.scripts == [REFRESH_QR_JS, REFRESH_QR_JS]
+    assert connection.state is ConnectionState.NEEDS_LOGIN
+
+
+async def test_the_last_allowed_idle_screen_ends_the_wait(tmp_path: Path) -> None:
+    page = RecordingPage()
+    dispatcher, _ = events(tmp_path, page, rounds=2)
+    await dispatcher._handle("status", IDLE_QR)
+    await dispatcher._handle("status", FRESH_QR)
+    with pytest.raises(NeedsOperator, match="LOGIN_MAX_QR_ROUNDS=2"):
+        await asyncio.wait_for(dispatcher._handle("status", IDLE_QR), 5)
+    assert page.scripts == [REFRESH_QR_JS]
