@@ -61,6 +61,7 @@ class PageEvents:
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._qr_rounds = 0
         self._qr_idle = False  # the current idle QR screen was handled (it is reported until refreshed)
+        self._linked = False  # the page was authenticated since the last login screen
         self._takeovers: deque[float] = deque()
         self.accepting_messages = True
 
@@ -102,6 +103,11 @@ class PageEvents:
             return
         page = PageStatus.model_validate(payload)
         state, reason = state_of(page)
+        if page.authenticated:
+            self._linked = True
+        elif state is ConnectionState.NEEDS_LOGIN and self._linked:
+            # Linked before, a login screen now, and no conn.logout heard (it came while nobody listened).
+            self._announce_logout()
         change = self._connection.set(state, reason)
         # From the status rather than the conn.qrcode_idle event: the QR may have gone idle before we listened.
         if page.idle and not page.authenticated:
@@ -178,8 +184,14 @@ class PageEvents:
             logger.warning("{}", error)
 
     async def _on_logout(self) -> None:
+        self._announce_logout()
+        await self._show_code(None)  # the old code died with the link; the login screen brings a new one
+
+    def _announce_logout(self) -> None:
+        if not self._linked:
+            return  # already told for this login screen
+        self._linked = False
         self._connection.set(ConnectionState.LOGGED_OUT, "the phone unlinked this device")
-        await self._show_code(None)
         self._alert(
             "the phone unlinked this device: link it again with the new QR code (in the log and "
             f"{self._settings.qr_png_path}) or `run_bot.py login --phone <number>`"

@@ -11,6 +11,7 @@ import pytest
 from bot.errors import NeedsOperator
 from bot.settings import Settings
 from bot.whatsapp import ConnectionState, IncomingMessage
+from bot.whatsapp.catchup import UNREAD_JS
 from bot.whatsapp.connection import Connection
 from bot.whatsapp.dispatcher import REFRESH_QR_JS, PageEvents
 
@@ -24,7 +25,7 @@ class RecordingPage:
 
     async def call(self, script: str, argument: Any = None, *, timeout_s: float, action: str) -> Any:
         self.scripts.append(script)
-        return True
+        return [] if script == UNREAD_JS else True
 
 
 async def ignore(_: IncomingMessage) -> None:
@@ -63,3 +64,15 @@ async def test_the_last_allowed_idle_screen_ends_the_wait(tmp_path: Path) -> Non
     with pytest.raises(NeedsOperator, match="LOGIN_MAX_QR_ROUNDS=2"):
         await asyncio.wait_for(dispatcher._handle("status", IDLE_QR), 5)
     assert page.scripts == [REFRESH_QR_JS]
+
+
+async def test_a_login_screen_after_being_linked_is_a_logout_even_unheard(tmp_path: Path) -> None:
+    page = RecordingPage()
+    dispatcher, connection = events(tmp_path, page, rounds=5)
+    changes: list[ConnectionState] = []
+    connection.subscribe(lambda change: changes.append(change.current))
+    await dispatcher._handle("status", {"loaded": True, "authenticated": True, "mainReady": True, "mode": "MAIN"})
+    # The page reloaded onto the QR screen: conn.logout fired while nobody listened.
+    await dispatcher._handle("status", FRESH_QR)
+    await dispatcher._handle("status", FRESH_QR)
+    assert changes == [ConnectionState.CONNECTED, ConnectionState.LOGGED_OUT, ConnectionState.NEEDS_LOGIN]
