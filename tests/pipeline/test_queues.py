@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import random
 
 from bot.pipeline.queues import KeyedWorkQueue
 
 
 async def test_items_of_one_key_run_in_order_even_when_later_ones_are_faster() -> None:
     done: list[str] = []
-    delays = {f"m{i}": random.uniform(0, 0.02) for i in range(20)}
+    # Work of uneven length, later items shorter: each step is a real suspension (a round trip to a worker
+    # thread), so items run at the same time would finish out of order.
+    steps = {f"m{i}": 20 - i for i in range(20)}
 
     async def handle(item: str) -> None:
-        await asyncio.sleep(delays[item])  # pacing: simulated work of uneven length
+        for _ in range(steps[item]):
+            await asyncio.to_thread(int)
         done.append(item)
 
     queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=8)
-    for item in delays:
+    for item in steps:
         queue.put("ana", item)
     assert await queue.drain(timeout_s=10)
-    assert done == list(delays)
+    assert done == list(steps)
 
 
 async def test_keys_run_concurrently() -> None:

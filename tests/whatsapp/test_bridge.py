@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -35,13 +36,22 @@ class BridgePage:
             self.events.append((kind, payload))
             self._changed.notify_all()
 
+    async def _wait(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT_S), self._changed:
+            await self._changed.wait_for(condition)
+
     async def wait_for_status(self, **wanted: Any) -> None:
+        """Until the bridge's latest status report has these values."""
+
         def matches() -> bool:
             reports = [payload for kind, payload in self.events if kind == "status"]
             return bool(reports) and all(reports[-1].get(key) == value for key, value in wanted.items())
 
-        async with asyncio.timeout(WAIT_S), self._changed:
-            await self._changed.wait_for(matches)
+        await self._wait(matches)
+
+    async def wait_for_messages(self, count: int) -> None:
+        """Until the bridge forwarded `count` message events (the page counts a message unread before that)."""
+        await self._wait(lambda: sum(kind == "message" for kind, _ in self.events) >= count)
 
     async def js(self, script: str, argument: Any = None) -> Any:
         async with asyncio.timeout(WAIT_S):
@@ -52,21 +62,29 @@ class BridgePage:
         return sum(chat["unreadCount"] for chat in chats)
 
 
-@pytest.fixture
-async def bridge_page(browser: Browser, simulator: Simulator, sim: SimulatorClient) -> AsyncIterator[BridgePage]:
+@asynccontextmanager
+async def simulator_page(browser: Browser, simulator: Simulator) -> AsyncIterator[BridgePage]:
+    """The fake WhatsApp Web in a fresh context, with the bot's binding recording events; no bridge yet."""
     context = await browser.new_context()
     try:
         page = await context.new_page()
         bridged = BridgePage(page)
         await page.expose_binding(BINDING_NAME, bridged.record)
         await page.goto(simulator.base_url)
-        await install_bridge(page, DEFAULT_WA_JS)
+        yield bridged
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+async def bridge_page(browser: Browser, simulator: Simulator, sim: SimulatorClient) -> AsyncIterator[BridgePage]:
+    """A linked page with the bridge in it."""
+    async with simulator_page(browser, simulator) as bridged:
+        await install_bridge(bridged.page, DEFAULT_WA_JS)
         await bridged.wait_for_status(hasAuthCode=True)
         await sim.link()
         await bridged.wait_for_status(authenticated=True, mainReady=True, mode="MAIN")
         yield bridged
-    finally:
-        await context.close()
 
 
 async def test_a_chat_is_marked_read_only_up_to_the_newest_answered_message(
@@ -74,9 +92,8 @@ async def test_a_chat_is_marked_read_only_up_to_the_newest_answered_message(
 ) -> None:
     first = await sim.send(ANA, "first", name="Ana")
     second = await sim.send(ANA, "second", name="Ana")
-    async with asyncio.timeout(WAIT_S):
-        while await bridge_page.unread() < 2:
-            await asyncio.sleep(0.02)
+    await bridge_page.wait_for_messages(2)
+    assert await bridge_page.unread() == 2
     # The bot answered "first" while "second" waits in its queue: the contact must not see "second" as read.
     assert await bridge_page.js("([chat, id]) => window.__waBot.markRead(chat, id)", [ANA_CHAT, first]) is False
     assert await bridge_page.unread() == 2
@@ -105,17 +122,10 @@ async def test_a_send_refused_by_a_moving_connection_is_not_steady(
 async def test_a_qr_that_went_idle_before_the_bridge_is_reported_idle(
     browser: Browser, simulator: Simulator, sim: SimulatorClient
 ) -> None:
-    context = await browser.new_context()
-    try:
-        page = await context.new_page()
-        bridged = BridgePage(page)
-        await page.expose_binding(BINDING_NAME, bridged.record)
-        await page.goto(simulator.base_url)
+    async with simulator_page(browser, simulator) as bridged:
         async with sim.phone(ANA) as phone:
             await phone.wait_for_status(lambda status: status["qr_pages"] >= 1, WAIT_S)
         await sim.qr_idle()  # before anyone listens to conn.qrcode_idle
         await bridged.js(IDLE_IN_PAGE)
-        await install_bridge(page, DEFAULT_WA_JS)
+        await install_bridge(bridged.page, DEFAULT_WA_JS)
         await bridged.wait_for_status(loaded=True, idle=True, authenticated=False)
-    finally:
-        await context.close()

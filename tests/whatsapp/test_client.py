@@ -28,10 +28,12 @@ class ScriptedPage:
     def __init__(self, outcomes: dict[str, list[Callable[[Any], Any]]]) -> None:
         self._outcomes = outcomes
         self.calls: list[tuple[str, Any]] = []
+        self.called = asyncio.Event()
 
     async def call(self, script: str, argument: Any = None, *, timeout_s: float, action: str) -> Any:
         name = {SEND_TEXT_JS: "send", FIND_MESSAGE_JS: "find"}.get(script, "other")
         self.calls.append((name, argument))
+        self.called.set()
         return self._outcomes[name].pop(0)(argument)
 
 
@@ -64,7 +66,7 @@ async def test_a_send_lost_with_the_page_is_looked_up_not_sent_again(client: Wha
     dying = ScriptedPage({"send": [gone]})
     connect(client, dying)
     sending = asyncio.create_task(client.send_text(CHAT, "hello"))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(dying.called.wait(), 5)
     # The page died mid-send, after the message went out: the supervisor relaunches; the new page has it.
     client.connection.set(ConnectionState.BROWSER_LOST, "test")
     relaunched = ScriptedPage({"find": [lambda _: True]})
@@ -90,8 +92,9 @@ async def test_a_send_is_held_while_not_connected(client: WhatsAppClient) -> Non
     client._supervisor.bridge = page  # type: ignore[assignment]
     client.connection.set(ConnectionState.SYNCING, "test")
     sending = asyncio.create_task(client.send_text(CHAT, "hello"))
-    await asyncio.sleep(0.05)
-    assert not sending.done() and page.calls == []
+    with pytest.raises(TimeoutError):  # held: it neither finishes nor touches the page while syncing
+        await asyncio.wait_for(asyncio.shield(sending), 0.2)
+    assert page.calls == []
     client.connection.set(ConnectionState.CONNECTED, "test")
     assert (await asyncio.wait_for(sending, 5)).startswith(f"true_{CHAT}_")
 

@@ -19,21 +19,16 @@ from bot.whatsapp.profile import ProfileInUse, chromium_pids, prepare_profile_di
 def fake_chromium(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     """A live process whose command line says it runs on the profile, as Chromium's does."""
     profile = prepare_profile_dir(tmp_path / "sessions" / "acct")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import time; print('up', flush=True); time.sleep(60)",
-            f"--user-data-dir={profile.resolve()}",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stdout.readline() == b"up\n"  # exec'd: its command line is set
-    try:
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; print('up', flush=True); sys.stdin.read()",  # runs until its stdin is closed
+        f"--user-data-dir={profile.resolve()}",
+    ]
+    # Leaving the block closes its stdin (it ends) and waits for it.
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stdout.readline() == b"up\n"  # exec'd: command line set
         yield profile, process
-    finally:
-        process.kill()
-        process.wait()
 
 
 def test_profile_and_sessions_folder_are_private(tmp_path: Path) -> None:
