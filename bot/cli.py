@@ -123,7 +123,8 @@ async def login(args: argparse.Namespace, settings: Settings) -> None:
         waiting = client.wait_for_state(
             ConnectionState.NEEDS_LOGIN, ConnectionState.CONNECTED, timeout_s=settings.whatsapp_ready_timeout_s * 2
         )
-        state = await first_completed(waiting, _failed(client))
+        # wait_failed only ever raises: the first to finish is the state, or why the connection was given up.
+        state = await first_completed(waiting, client.wait_failed())
         if state is ConnectionState.CONNECTED:
             print(f"Account {settings.account!r} is already linked; start the bot.", flush=True)
             return
@@ -133,18 +134,15 @@ async def login(args: argparse.Namespace, settings: Settings) -> None:
         else:
             print(f"{HOW_TO_SCAN} (also saved as {settings.qr_png_path})", flush=True)
         try:
-            await first_completed(client.wait_until_connected(args.timeout), _failed(client), wait_for_stop_signal())
+            await first_completed(
+                client.wait_until_connected(args.timeout), client.wait_failed(), wait_for_stop_signal()
+            )
         except TimeoutError:
             raise NeedsOperator(f"the phone did not link within {args.timeout:g} s; run `login` again") from None
         if client.state is ConnectionState.CONNECTED:
             print(f"Linked: account {settings.account!r} is ready; start the bot.", flush=True)
     finally:
         await client.stop()
-
-
-async def _failed(client: WhatsAppClient) -> ConnectionState:
-    await client.wait_failed()
-    raise AssertionError("wait_failed returns only by raising")
 
 
 def build_parser() -> argparse.ArgumentParser:

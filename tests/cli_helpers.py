@@ -51,17 +51,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def chromium_processes(profile_dir: Path) -> list[int]:
-    """Pids of Chromium processes running on this profile folder."""
-    marker = f"--user-data-dir={profile_dir.resolve()}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids

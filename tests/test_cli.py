@@ -15,6 +15,7 @@ from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
 
 from .cli_helpers import free_port, run_bot
+from .local_server import serve
 
 FAKE_PASSWORD = "not-a-real-password"  # must never appear in what the bot prints
 
@@ -82,14 +83,8 @@ async def not_whatsapp() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/", portal)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as base_url:
+        yield base_url
 
 
 def daemon_env(simulator: Simulator, **settings: str) -> dict[str, str]:

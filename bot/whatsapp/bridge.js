@@ -129,7 +129,7 @@
     return true;
   };
 
-  window.__waBot = { status, unread, sendText, markRead, version: () => String(WPP.version) };
+  window.__waBot = { status, unread, sendText, markRead };
   if (WPP.isReady) {
     start();
   } else {

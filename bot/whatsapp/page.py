@@ -89,10 +89,6 @@ class PageBridge:
             return
         self._on_event(kind, payload)
 
-    @property
-    def rejected_events(self) -> int:
-        return self._rejected
-
     async def call(self, script: str, argument: Any = None, *, timeout_s: float, action: str) -> Any:
         """Evaluate `script(argument)` in the page; raises PageGone, PageTimeout or PageRefused."""
         try:

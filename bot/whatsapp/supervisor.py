@@ -11,7 +11,6 @@ What happens inside a healthy session (states, login codes, messages) is the dis
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -22,16 +21,15 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 
 from bot.errors import StartupError, WhatsAppUnavailable
 from bot.ops.alerts import Alerts
+from bot.ops.tasks import first_completed
 from bot.settings import Settings
 from bot.whatsapp.browser import BrowserSession, LaunchFailed, desktop_user_agent, find_chromium
 from bot.whatsapp.connection import Connection
-from bot.whatsapp.dispatcher import PageEvents
+from bot.whatsapp.dispatcher import ALERT_KEY, PageEvents
 from bot.whatsapp.injection import load_wa_js
 from bot.whatsapp.page import PageBridge, PageGone, PageRefused, PageTimeout, first_line
 from bot.whatsapp.profile import prepare_profile_dir, release_stale_lock
 from bot.whatsapp.states import SETTLED_STATES, ConnectionState, StateChange
-
-ALERT_KEY = "whatsapp"
 
 
 class SessionFault(Exception):
@@ -184,7 +182,8 @@ class ConnectionSupervisor:
                 continue
             self._alert_if_down_too_long(now)
             wake_at = min(next_probe, ready_deadline)
-            await _first_of(session.lost, self.connection, timeout_s=wake_at - now)
+            # Until the session is lost, the state changes, or the next timer is due.
+            await first_completed(session.lost.wait(), self.connection.wait_change(wake_at - now))
 
     async def _not_ready(self, bridge: PageBridge, reloaded: bool) -> bool:
         """Ready timeout: reload the page once; the next time, give the session up (relaunch)."""
@@ -247,19 +246,3 @@ class ConnectionSupervisor:
     def stopping(self) -> None:
         """Shutdown has begun: the end of the session is not a fault to report."""
         self._stopping = True
-
-
-async def _first_of(lost: asyncio.Event, connection: Connection, *, timeout_s: float) -> None:
-    """Sleep until the session is lost, the state changes, or the timeout passes."""
-    if lost.is_set():
-        return
-    waiters = [
-        asyncio.ensure_future(lost.wait()),
-        asyncio.ensure_future(connection.wait_change(timeout_s)),
-    ]
-    try:
-        await asyncio.wait(waiters, timeout=max(0.0, timeout_s), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)

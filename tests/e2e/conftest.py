@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,6 +22,8 @@ from bot.whatsapp.profile import chromium_pids
 
 READY_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 30.0
+RECOVERY_TIMEOUT_S = 60.0
+ANA = "15551234567"
 
 StartDaemon = Callable[[Settings], Awaitable[Application]]
 
@@ -109,18 +114,41 @@ class StateLog:
             await self._changed.wait_for(lambda: state in self.since(after))
 
 
+StartWatched = Callable[[Settings], Awaitable[tuple[Application, StateLog]]]
+
+
 @pytest.fixture
-async def linked(
-    sim: SimulatorClient, start_daemon: StartDaemon, fault_settings: Settings
-) -> AsyncIterator[tuple[Application, StateLog]]:
+def start_at_login(start_daemon: StartDaemon) -> StartWatched:
+    """Starts a daemon with its state log and waits until it shows the login screen."""
+
+    async def start(settings: Settings) -> tuple[Application, StateLog]:
+        app = await start_daemon(settings)
+        log = StateLog(app)
+        assert app.whatsapp is not None
+        await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
+        return app, log
+
+    return start
+
+
+@pytest.fixture
+def start_linked(sim: SimulatorClient, start_at_login: StartWatched) -> StartWatched:
+    """Starts a daemon with its state log, links the phone and waits until it is connected."""
+
+    async def start(settings: Settings) -> tuple[Application, StateLog]:
+        app, log = await start_at_login(settings)
+        await sim.link()
+        assert app.whatsapp is not None
+        await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
+        return app, log
+
+    return start
+
+
+@pytest.fixture
+async def linked(start_linked: StartWatched, fault_settings: Settings) -> tuple[Application, StateLog]:
     """A daemon with fast fault detection, linked to the phone and connected, with its state log."""
-    app = await start_daemon(fault_settings)
-    log = StateLog(app)
-    assert app.whatsapp is not None
-    await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
-    await sim.link()
-    await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
-    yield app, log
+    return await start_linked(fault_settings)
 
 
 async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = REPLY_TIMEOUT_S) -> None:
@@ -141,6 +169,39 @@ async def assert_each_answered_once(app: Application, sim: SimulatorClient, numb
         answers = [reply for reply in sent if text in reply.text]
         assert len(answers) == 1, f"{text!r} was answered {len(answers)} times: {[r.text for r in sent]}"
     assert len(sent) == len(texts), [reply.text for reply in sent]
+
+
+async def answered_across(
+    app: Application,
+    sim: SimulatorClient,
+    log: StateLog,
+    fault: Callable[[], Awaitable[object]],
+    *,
+    noticed: ConnectionState,
+    name: str,
+) -> int:
+    """Ana writes before, during and after `fault`, which the bot must notice (`noticed`) and recover from:
+    each message is answered exactly once. Returns the state log's mark taken just before the fault."""
+    assert app.whatsapp is not None
+    texts = [f"before the {name}", f"during the {name}", f"after the {name}"]
+    async with sim.phone(ANA) as phone:
+        await sim.send(ANA, texts[0], name="Ana")
+        await phone.wait_for_replies(1, REPLY_TIMEOUT_S)
+        mark = log.mark()
+        await fault()
+        await sim.send(ANA, texts[1], name="Ana")
+        await log.wait_for(noticed, after=mark)
+        await app.whatsapp.wait_until_connected(RECOVERY_TIMEOUT_S)
+        await sim.send(ANA, texts[2], name="Ana")
+        await phone.wait_for_replies(3, RECOVERY_TIMEOUT_S)
+    await assert_each_answered_once(app, sim, ANA, texts)
+    return mark
+
+
+def signal_all(pids: list[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def browser_processes(profile_dir: Path, kind: str | None = None) -> list[int]:

@@ -13,7 +13,8 @@ from bot.settings import Settings
 from bot.simulator.client import SimulatorClient
 from bot.whatsapp import ConnectionState
 
-from .conftest import READY_TIMEOUT_S, REPLY_TIMEOUT_S, StartDaemon, StateLog
+from ..local_server import serve
+from .conftest import REPLY_TIMEOUT_S, StartWatched
 
 OPERATOR = "15557654321"
 FLAPS = 5
@@ -45,29 +46,18 @@ async def webhook() -> AsyncIterator[Webhook]:
     receiver = Webhook()
     app = web.Application()
     app.router.add_post("/hooks/bot", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/bot?token=s3cret"
-    try:
+    async with serve(app) as base_url:
+        receiver.url = f"{base_url}hooks/bot?token=s3cret"
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_flapping_connection_alerts_once_and_says_back_once(
-    sim: SimulatorClient, start_daemon: StartDaemon, fault_settings: Settings, webhook: Webhook
+    sim: SimulatorClient, start_linked: StartWatched, fault_settings: Settings, webhook: Webhook
 ) -> None:
     settings = fault_settings.model_copy(
         update={"operator_number": f"+{OPERATOR}", "alert_webhook_url": webhook.url, "alert_settle_s": 1.0}
     )
-    app = await start_daemon(settings)
-    log = StateLog(app)
-    assert app.whatsapp is not None
-    await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
-    await sim.link()
-    await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
+    app, log = await start_linked(settings)
 
     async with sim.phone(OPERATOR) as operator:
         for _ in range(FLAPS):  # another WhatsApp Web keeps grabbing the account and letting it go

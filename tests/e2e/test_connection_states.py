@@ -14,15 +14,16 @@ from bot.storage import Direction, MessageStatus
 from bot.whatsapp import ConnectionState
 
 from .conftest import (
+    ANA,
     READY_TIMEOUT_S,
     REPLY_TIMEOUT_S,
-    StartDaemon,
+    StartWatched,
     StateLog,
+    answered_across,
     assert_each_answered_once,
     wait_until,
 )
 
-ANA = "15551234567"
 ANA_CHAT = f"{ANA}@c.us"
 # Long enough for several watchdog probes of the fast fault settings: what has not happened by then will not.
 QUIET_S = 3.0
@@ -34,20 +35,13 @@ async def test_page_reload_reinjects_once_and_answers_what_came_meanwhile(
     sim: SimulatorClient, linked: tuple[Application, StateLog]
 ) -> None:
     app, log = linked
-    assert app.whatsapp is not None
-    async with sim.phone(ANA) as phone:
-        await sim.send(ANA, "before the reload", name="Ana")
-        await phone.wait_for_replies(1, REPLY_TIMEOUT_S)
-        mark = log.mark()
-        assert await sim.reload_pages() == 1
-        await sim.send(ANA, "during the reload", name="Ana")
-        await log.wait_for(ConnectionState.LOADING, after=mark)
-        await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
-        await sim.send(ANA, "after the reload", name="Ana")
-        await phone.wait_for_replies(3, REPLY_TIMEOUT_S)
 
-    await assert_each_answered_once(app, sim, ANA, ["before the reload", "during the reload", "after the reload"])
+    async def reload() -> None:
+        assert await sim.reload_pages() == 1
+
+    mark = await answered_across(app, sim, log, reload, noticed=ConnectionState.LOADING, name="reload")
     assert not RELAUNCH_STATES & set(log.since(mark)), log.since(mark)
+    assert app.whatsapp is not None
     page = app.whatsapp.page
     assert page is not None
     # One bridge, one listener: a reload must not leave a second subscription behind.
@@ -103,14 +97,9 @@ async def test_a_reply_during_syncing_is_held_then_sent(
 
 
 async def test_conflict_is_taken_over_when_allowed(
-    sim: SimulatorClient, start_daemon: StartDaemon, fault_settings: Settings
+    sim: SimulatorClient, start_linked: StartWatched, fault_settings: Settings
 ) -> None:
-    app = await start_daemon(fault_settings.model_copy(update={"wa_takeover_on_conflict": True}))
-    log = StateLog(app)
-    assert app.whatsapp is not None
-    await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
-    await sim.link()
-    await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
+    app, log = await start_linked(fault_settings.model_copy(update={"wa_takeover_on_conflict": True}))
     async with sim.phone(ANA) as phone:
         mark = log.mark()
         await sim.set_state("CONFLICT")
@@ -185,15 +174,13 @@ async def test_blocked_and_outdated_stay_down_and_alert_once(
 
 
 async def test_ready_that_never_comes_is_reloaded_then_relaunched_then_alerted(
-    sim: SimulatorClient, start_daemon: StartDaemon, fault_settings: Settings
+    sim: SimulatorClient, start_at_login: StartWatched, fault_settings: Settings
 ) -> None:
     settings = fault_settings.model_copy(
         update={"whatsapp_ready_timeout_s": 1.5, "whatsapp_alert_after_attempts": 1, "whatsapp_start_attempts": 0}
     )
-    app = await start_daemon(settings)
-    log = StateLog(app)
+    app, log = await start_at_login(settings)
     assert app.whatsapp is not None and app.alerts is not None
-    await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
     await sim.set_main_ready("never")  # an update broke WhatsApp Web's start: main-ready never fires
     async with sim.phone(ANA) as phone:
         await sim.link()
@@ -211,13 +198,11 @@ async def test_ready_that_never_comes_is_reloaded_then_relaunched_then_alerted(
 
 
 async def test_main_ready_before_authentication_is_not_connected(
-    sim: SimulatorClient, start_daemon: StartDaemon, fault_settings: Settings
+    sim: SimulatorClient, start_at_login: StartWatched, fault_settings: Settings
 ) -> None:
     await sim.set_main_ready("before-auth")  # what the real wa-js 4.6.0 does: main-ready on the QR screen
-    app = await start_daemon(fault_settings)
-    log = StateLog(app)
+    app, log = await start_at_login(fault_settings)
     assert app.whatsapp is not None
-    await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
     page = app.whatsapp.page
     assert page is not None
     assert await page.evaluate("() => [WPP.conn.isMainReady(), WPP.conn.isAuthenticated()]") == [True, False]

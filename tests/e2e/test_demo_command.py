@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from bot.simulator.client import SimulatorClient
+from bot.whatsapp.profile import chromium_pids
 
-from ..cli_helpers import RUN_BOT, chromium_processes, clean_env, free_port
+from ..cli_helpers import RUN_BOT, clean_env, free_port
 from .conftest import READY_TIMEOUT_S, REPLY_TIMEOUT_S
 
 ANA = "15551234567"
@@ -44,11 +45,11 @@ async def test_demo_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert "Hello demo, are you there?" in reply.text
 
         profile = tmp_path / "sessions" / "demo"
-        assert chromium_processes(profile), "the bot's browser should be running"
+        assert chromium_pids(profile), "the bot's browser should be running"
         demo.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
             assert await demo.wait() == 0
-        assert chromium_processes(profile) == []
+        assert chromium_pids(profile) == []
     finally:
         if demo.returncode is None:
             demo.kill()

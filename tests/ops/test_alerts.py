@@ -9,12 +9,15 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
 from loguru import logger
 
 from bot.ops.alerts import Alert, AlertDeliveryError, Alerts, WebhookAlertChannel, WhatsAppAlertChannel
+
+from ..local_server import serve
 
 
 class RecordingChannel:
@@ -294,14 +297,9 @@ async def hook() -> AsyncIterator[HookServer]:
     server = HookServer()
     app = web.Application()
     app.router.add_post("/hook/{secret}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    server.port = runner.addresses[0][1]
-    try:
+    async with serve(app) as base_url:
+        server.port = int(urlsplit(base_url).port or 0)
         yield server
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from playwright.async_api import Browser
 from bot.settings import DEFAULT_WA_JS, PROJECT_ROOT
 from bot.whatsapp.injection import install_bridge
 
+from ..local_server import serve
+
 CSP = "default-src 'self'; script-src 'self'; connect-src 'self'"
 PAGE = """<!doctype html><html><head><title>WhatsApp</title></head><body>
 <div id="app">loading</div>
@@ -34,15 +36,8 @@ async def csp_site() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/app.js", script)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as base_url:
+        yield base_url
 
 
 async def test_wa_js_is_injected_despite_the_content_security_policy(browser: Browser, csp_site: str) -> None:
