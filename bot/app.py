@@ -5,37 +5,51 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from datetime import timedelta
 from types import TracebackType
 
 from loguru import logger
 
 from bot.ai import GeminiResponder
 from bot.ops.alerts import AlertChannel, Alerts, WebhookAlertChannel, WhatsAppAlertChannel
-from bot.pipeline import ConversationWorker, Inbox, KeyedWorkQueue, Outbox
+from bot.ops.tasks import TaskSet
+from bot.pipeline import ConversationWorker, Inbox, KeyedWorkQueue, Outbox, Reconciler, StaleReport
 from bot.settings import Settings
-from bot.storage import Database, Message
-from bot.whatsapp import IncomingMessage, QrPresenter, WhatsAppClient
+from bot.storage import Database
+from bot.storage.database import OUTAGE_ERRORS
+from bot.storage.health import StorageHealth
+from bot.whatsapp import ConnectionState, IncomingMessage, MessageAck, QrPresenter, StateChange, WhatsAppClient
 
 
 class Application:
     """The daemon. `async with Application(settings) as app:` starts it; leaving the block stops it.
 
     Start-up: first the checks an operator must fix (browser, profile folder, wa-js: they cost nothing), then
-    the database (and indexes, personas), the Gemini client, the pipeline, and the browser session last, so
-    that nothing arrives before it can be stored. The browser session runs in the background from then on;
-    `wait_failed` returns only if it had to be given up. Shutdown is the reverse: stop taking messages from the
-    page, let the per-contact queues finish within the deadline, let alerts go out, close the browser, the
-    Gemini client and the database last.
+    the database (and indexes, personas), the Gemini client, the pipeline, the unfinished work of a previous
+    run, and the browser session last, so that nothing arrives before it can be stored. The browser session
+    runs in the background from then on; `wait_failed` returns only if it had to be given up.
+
+    Shutdown (`stop`, on SIGTERM/SIGINT): no new reply is started, but what arrives is still stored; replies in
+    flight get most of `shutdown_timeout_s` to finish, and the rest are cut short in a state the next start
+    resumes (see bot/storage/messages.py); then alerts go out, and the browser, the Gemini client and the
+    database are closed, in that order.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
+        """`database`: an open database to use instead of the one the settings name (tests share a store this
+        way); the caller keeps it and closes it."""
         self.settings = settings
-        self.db: Database | None = None
+        self.db: Database | None = database
+        self._owns_db = database is None
         self.responder: GeminiResponder | None = None
         self.whatsapp: WhatsAppClient | None = None
         self.alerts: Alerts | None = None
-        self._queue: KeyedWorkQueue[Message] | None = None
+        self.storage: StorageHealth | None = None
+        self._queue: KeyedWorkQueue[str] | None = None
         self._inbox: Inbox | None = None
+        self._reconciler: Reconciler | None = None
+        self._stale: StaleReport | None = None
+        self._tasks = TaskSet()
         self._running = False
 
     async def __aenter__(self) -> Application:
@@ -61,18 +75,22 @@ class Application:
         self.whatsapp = WhatsAppClient(
             settings,
             on_message=self._on_message,
+            on_ack=self._on_ack,
             presenter=QrPresenter.to_stderr(settings.qr_png_path, as_text=settings.login_qr_text),
             alerts=self.alerts,
         )
         await self.whatsapp.prepare()
 
-        self.db = await Database.from_settings(settings)
+        if self.db is None:
+            self.db = await Database.from_settings(settings)
         await self.db.ensure_indexes()
         personas = await self.db.personas.load_directory(settings.personas_dir)
         logger.info("personas loaded: {}", ", ".join(personas) or "none (using the built-in one)")
         self.responder = GeminiResponder.from_settings(settings)
         await self.responder.check()
 
+        self.storage = StorageHealth(self.db, alerts=self.alerts)
+        self._stale = StaleReport(self.alerts)
         worker = ConversationWorker(
             self.db,
             self.responder,
@@ -80,9 +98,16 @@ class Application:
             self.whatsapp,
             default_persona=settings.persona,
             history_limit=settings.history_limit,
+            max_age=timedelta(seconds=settings.reply_max_age_s),
+            health=self.storage,
+            on_stale=self._stale.add,
         )
         self._queue = KeyedWorkQueue(worker, max_concurrent=settings.max_concurrent_replies)
-        self._inbox = Inbox(self.db, self._queue)
+        self._inbox = Inbox(self.db, self._queue, self.storage, buffer_size=settings.storage_buffer_size)
+        self._reconciler = Reconciler(self.db, self._queue, self.storage)
+        self.storage.on_recovered(self._after_storage_outage)
+        self.whatsapp.subscribe(self._on_state)
+        await self._reconciler.resume()
         self.whatsapp.start()
 
     def _alert_channels(self) -> list[AlertChannel]:
@@ -103,12 +128,30 @@ class Application:
         await self.whatsapp.wait_failed()
 
     async def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until every received message has been handled; True if that happened in time."""
+        """Wait until every queued message has been handled; True if that happened in time."""
         return self._queue is None or await self._queue.join(timeout_s)
 
     async def _on_message(self, message: IncomingMessage) -> None:
         assert self._inbox is not None
         await self._inbox.receive(message)
+
+    async def _on_ack(self, ack: MessageAck) -> None:
+        assert self.db is not None and self.storage is not None
+        try:
+            await self.db.messages.record_ack(ack.ids, ack.ack)
+        except OUTAGE_ERRORS as error:
+            self.storage.failed(error)  # a receipt is not worth buffering: the reply itself is recorded
+
+    def _on_state(self, change: StateChange) -> None:
+        # The page half of the catch-up runs in the WhatsApp client; this is the database half.
+        if change.current is ConnectionState.CONNECTED and self._reconciler is not None:
+            self._tasks.spawn(self._reconciler.resume(), name="pipeline:reconcile")
+
+    async def _after_storage_outage(self) -> None:
+        assert self._inbox is not None and self._reconciler is not None and self.whatsapp is not None
+        await self._inbox.flush()
+        await self._reconciler.resume()
+        self.whatsapp.catch_up()  # messages that did not fit in the buffer are still unread on WhatsApp
 
     async def stop(self) -> None:
         """Idempotent; each step runs even if an earlier one failed, within `shutdown_timeout_s` overall."""
@@ -116,21 +159,32 @@ class Application:
             return
         self._running = False
         deadline = time.monotonic() + self.settings.shutdown_timeout_s
-        logger.info("stopping")
-        if self.whatsapp is not None:
-            self.whatsapp.stop_receiving()
+        logger.info("stopping: no new replies; replies in flight may finish, incoming messages are still stored")
         if self._queue is not None:
-            # Most of the budget goes to answering what is already queued; the rest closes things.
-            if not await self._queue.drain(timeout_s=max(0.0, deadline - time.monotonic() - 5.0)):
-                logger.warning("replies still running at the shutdown deadline were cancelled")
-            await self._queue.close()
+            # Most of the budget goes to the replies in flight; the rest closes things.
+            if not await self._queue.stop(timeout_s=max(0.0, deadline - time.monotonic() - 5.0)):
+                logger.warning(
+                    "{} replies still running at the shutdown deadline were cut short; the next start resumes them",
+                    self._queue.running,
+                )
+            await self._queue.cancel()
+        await self._tasks.cancel()
+        if self._stale is not None:
+            self._stale.flush()
         if self.alerts is not None:
             await _bounded(self.alerts.close(timeout_s=2.0), deadline, "sending the last alerts")
         if self.whatsapp is not None:
             await _bounded(self.whatsapp.stop(), deadline, "closing the browser")
+        if self.storage is not None:
+            await self.storage.close()
+        if self._inbox is not None and self._inbox.buffered:
+            logger.warning(
+                "{} message(s) that waited for the database are still unread on WhatsApp; the next start reads them",
+                self._inbox.buffered,
+            )
         if self.responder is not None:
             await _bounded(self.responder.close(), deadline, "closing the Gemini client")
-        if self.db is not None:
+        if self.db is not None and self._owns_db:
             await _bounded(self.db.close(), deadline, "closing the database")
         logger.info("stopped")
 

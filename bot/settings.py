@@ -107,7 +107,19 @@ class Settings(BaseSettings):
         8, description="conversations answered at the same time (each contact stays in order)"
     )
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = Field(
-        20.0, description="deadline for a clean stop; keep it under systemd's TimeoutStopSec"
+        20.0,
+        description="deadline for a clean stop (replies in flight get most of it); "
+        "keep it under systemd's TimeoutStopSec",
+    )
+    reply_max_age_s: Annotated[float, Field(gt=0)] = Field(
+        12 * 3600.0,
+        description="messages older than this when the bot gets to them (it was down) are not answered but "
+        "reported to the operator and left unread",
+    )
+    storage_buffer_size: Annotated[int, Field(ge=0)] = Field(
+        1000,
+        description="incoming messages kept in memory while MongoDB is unreachable (later ones stay unread on "
+        "WhatsApp and are read back when it returns)",
     )
 
     # Operations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.storage.models import Contact, Direction, Message, MessageStatus, Persona
+from bot.storage.models import GONE_OUT, Contact, Direction, Message, Persona
 
 Role = Literal["user", "model"]
 
@@ -49,7 +49,7 @@ def _system_instruction(persona: Persona, contact: Contact) -> str:
 def _turns(history: list[Message], incoming: Message) -> tuple[Turn, ...]:
     turns: list[Turn] = []
     for message in (*history, incoming):
-        if message.direction is Direction.OUTBOUND and message.status is not MessageStatus.SENT:
+        if message.direction is Direction.OUTBOUND and message.status not in GONE_OUT:
             continue  # a reply the contact never saw is not part of the conversation
         role: Role = "user" if message.direction is Direction.INBOUND else "model"
         if turns and turns[-1].role == role:

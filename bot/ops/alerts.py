@@ -23,7 +23,7 @@ from yarl import URL
 from bot.errors import BotError
 from bot.ops.tasks import TaskSet
 
-AlertKind = Literal["problem", "recovered"]
+AlertKind = Literal["problem", "recovered", "notice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,11 @@ class Alerts:
             self._settled(key)
             return
         incident.settle = asyncio.get_running_loop().call_later(self._settle_s, self._settled, key)
+
+    def notice(self, key: str, text: str) -> None:
+        """Something the operator should know that is not an outage (no incident, no back notice)."""
+        logger.warning("alert: {}", text)
+        self._send(key, "notice", text)
 
     def _settled(self, key: str) -> None:
         incident = self._incidents.pop(key)

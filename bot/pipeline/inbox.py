@@ -1,28 +1,95 @@
-"""The inbox: every incoming message is stored first, duplicates are dropped, the rest queued per contact."""
+"""The inbox: every incoming message is stored first, duplicates are dropped, the rest queued per contact.
+
+While MongoDB is unreachable, incoming messages wait in a bounded buffer in memory and are written when it
+returns. Nothing is acknowledged to the contact meanwhile (no read receipt), so a message that does not fit in
+the buffer, or one lost with the process, is still unread on WhatsApp and is read back from there.
+"""
 
 from __future__ import annotations
+
+from collections import deque
 
 from loguru import logger
 
 from bot.pipeline.queues import KeyedWorkQueue
 from bot.storage import Database, Message
+from bot.storage.database import OUTAGE_ERRORS
+from bot.storage.health import StorageHealth
 from bot.whatsapp.events import IncomingMessage
 
 
 class Inbox:
-    def __init__(self, db: Database, queue: KeyedWorkQueue[Message]) -> None:
+    def __init__(
+        self, db: Database, queue: KeyedWorkQueue[str], health: StorageHealth, *, buffer_size: int = 1000
+    ) -> None:
         self._db = db
         self._queue = queue
+        self._health = health
+        self._waiting: deque[IncomingMessage] = deque()
+        self._buffer_size = buffer_size
+        self._overflowed = False
+
+    @property
+    def buffered(self) -> int:
+        """Messages waiting in memory for the database."""
+        return len(self._waiting)
 
     async def receive(self, incoming: IncomingMessage) -> Message | None:
-        """Store, then queue for an answer. Returns the stored message, or None for a duplicate."""
+        """Store, then queue for an answer. Returns the stored message; None for a duplicate or when buffered."""
+        if not self._health.up or self._waiting:
+            self._buffer(incoming)  # behind the ones already waiting, to keep each contact's order
+            return None
+        try:
+            return await self._store(incoming)
+        except OUTAGE_ERRORS as error:
+            self._health.failed(error)
+            self._buffer(incoming)
+            return None
+
+    async def _store(self, incoming: IncomingMessage) -> Message | None:
         stored = await self._db.messages.add_inbound(
-            wa_id=incoming.wa_id, contact_id=incoming.chat_id, text=incoming.text, wa_time=incoming.sent_at
+            wa_id=incoming.wa_id,
+            contact_id=incoming.chat_id,
+            text=incoming.text,
+            kind=incoming.kind,
+            wa_time=incoming.sent_at,
         )
         if stored is None:
             logger.debug("dropped duplicate message {}", incoming.wa_id)
             return None
-        await self._db.contacts.seen(incoming.chat_id, phone=incoming.phone, push_name=incoming.push_name)
         logger.info("message {} from {} stored", stored.id, incoming.chat_id)
-        self._queue.put(incoming.chat_id, stored)
+        # The contact first, so the answer knows their name. If this write fails the message is stored but
+        # not queued: the reconciler queues it when the database is back.
+        await self._db.contacts.seen(incoming.chat_id, phone=incoming.phone, push_name=incoming.push_name)
+        self._queue.put(incoming.chat_id, stored.id)
         return stored
+
+    def _buffer(self, incoming: IncomingMessage) -> None:
+        if len(self._waiting) < self._buffer_size:
+            self._waiting.append(incoming)
+            return
+        if not self._overflowed:
+            self._overflowed = True
+            logger.warning(
+                "{} messages wait for the database, the most it keeps in memory; later ones stay unread on "
+                "WhatsApp and are read back from there when it returns",
+                self._buffer_size,
+            )
+
+    async def flush(self) -> int:
+        """Write what waited for the database, in arrival order; returns how many were written."""
+        written = 0
+        while self._waiting:
+            incoming = self._waiting[0]
+            try:
+                await self._store(incoming)
+            except OUTAGE_ERRORS as error:
+                self._health.failed(error)
+                break
+            self._waiting.popleft()
+            written += 1
+        if not self._waiting:
+            self._overflowed = False
+        if written:
+            logger.info("{} message(s) that waited for the database are stored", written)
+        return written

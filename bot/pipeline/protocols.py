@@ -6,8 +6,13 @@ from typing import Protocol
 
 
 class ChatActions(Protocol):
-    async def send_text(self, chat_id: str, text: str) -> str:
-        """Send a text; returns WhatsApp's message id."""
+    async def send_text(self, chat_id: str, text: str, *, message_id: str, maybe_sent: bool = False) -> str:
+        """Send a text with the id the bot chose for it; returns WhatsApp's id. With `maybe_sent`, a message
+        already in the chat with that id is not sent again."""
+        ...
+
+    async def find_sent(self, chat_id: str, message_id: str) -> str | None:
+        """WhatsApp's id of the message sent with `message_id`, or None if it never went out."""
         ...
 
     async def mark_read(self, chat_id: str, *, answered: str) -> bool:

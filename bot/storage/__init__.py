@@ -3,10 +3,12 @@
 from bot.storage.contacts import ContactRepository
 from bot.storage.database import Database
 from bot.storage.messages import MessageRepository
-from bot.storage.models import Contact, Direction, Message, MessageStatus, Persona
+from bot.storage.models import GONE_OUT, UNFINISHED, Contact, Direction, Message, MessageStatus, Persona, utc_now
 from bot.storage.personas import PersonaRepository
 
 __all__ = [
+    "GONE_OUT",
+    "UNFINISHED",
     "Contact",
     "ContactRepository",
     "Database",
@@ -16,4 +18,5 @@ __all__ = [
     "MessageStatus",
     "Persona",
     "PersonaRepository",
+    "utc_now",
 ]

@@ -8,13 +8,17 @@ from typing import Any
 
 from loguru import logger
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from bot.errors import StartupError, StorageUnavailable
 from bot.settings import MEMORY_URI, Settings
 from bot.storage.contacts import ContactRepository
 from bot.storage.messages import MessageRepository
 from bot.storage.personas import PersonaRepository
+
+# What an unreachable server raises (no server, a dropped connection, a timeout, a primary stepping down): the
+# caller waits for the database to return. Any other PyMongoError is a bug or bad data, not an outage.
+OUTAGE_ERRORS = (ConnectionFailure,)
 
 # Every read path the bot has, and the index that serves it. Contacts and personas are read by _id only.
 INDEXES: dict[str, list[IndexModel]] = {
@@ -23,6 +27,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("wa_id", ASCENDING)], name="wa_id_unique", unique=True, sparse=True),
         # History for one contact, newest first.
         IndexModel([("contact_id", ASCENDING), ("created_at", DESCENDING)], name="contact_history"),
+        # The reconciler's unfinished inbound messages, oldest first.
+        IndexModel([("direction", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)], name="by_status"),
+        # A message's stored reply (resuming it), and the messages a reply answers (its acks).
+        IndexModel([("in_reply_to", ASCENDING)], name="reply_of", sparse=True),
+        IndexModel([("reply_id", ASCENDING)], name="answered_by", sparse=True),
     ],
 }
 
@@ -72,6 +81,10 @@ class Database:
     @cached_property
     def personas(self) -> PersonaRepository:
         return PersonaRepository(self._db["personas"])
+
+    async def ping(self) -> None:
+        """Raises one of OUTAGE_ERRORS if the server does not answer."""
+        await self._client.admin.command("ping")
 
     async def ensure_indexes(self) -> None:
         for collection, indexes in INDEXES.items():

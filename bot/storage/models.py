@@ -79,28 +79,51 @@ class Direction(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    RECEIVED = "received"  # inbound, stored, not answered yet
-    REPLIED = "replied"  # inbound, its answer was sent
-    PENDING = "pending"  # outbound, stored, not sent yet
-    SENT = "sent"  # outbound, accepted by WhatsApp
-    FAILED = "failed"  # outbound, could not be sent
+    """Where a message is in its life; bot/storage/messages.py holds every transition between these.
+
+    An inbound message carries the state of its answer; a reply (outbound) carries its own sending state.
+    """
+
+    RECEIVED = "received"  # inbound: stored, waiting for an answer
+    ANSWERING = "answering"  # inbound: a worker took it and is asking the model
+    REPLY_PENDING = "reply-pending"  # inbound: its reply is stored with the id chosen for it, and being sent
+    PENDING = "pending"  # outbound: stored with the id chosen for it, not known to be sent yet
+    SENT = "sent"  # outbound: accepted by WhatsApp; inbound: its reply was
+    DELIVERED = "delivered"  # from acks: the contact's phone has the reply (inbound: its reply)
+    READ = "read"  # from acks: the contact read the reply (inbound: its reply)
+    FALLBACK = "answered-by-fallback"  # inbound: the model could not answer; the fallback reply was sent
+    SKIPPED = "skipped"  # inbound: not answered on purpose (`reason` says why)
+    STALE = "stale"  # inbound: too old when the bot got to it; reported to the operator, never answered late
+    FAILED = "failed"  # either way: could not be answered or sent (`error` says why)
+
+
+# Inbound messages a worker must still finish; everything else is settled.
+UNFINISHED = frozenset({MessageStatus.RECEIVED, MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING})
+# Outbound messages the contact has on their phone (so they belong to the conversation).
+GONE_OUT = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ})
 
 
 class Message(Document):
-    """One WhatsApp text message, either way. `wa_id` is WhatsApp's id, unique; outbound gets it once sent."""
+    """One WhatsApp message, either way. `wa_id` is WhatsApp's id, unique; a reply gets it once sent."""
 
     id: str = Field(default_factory=new_id, alias="_id")
     contact_id: str
     direction: Direction
     status: MessageStatus
     text: str
+    kind: str = Field("chat", description="WhatsApp's message type: chat (text), image, audio, sticker...")
     wa_id: str | None = None
+    wa_key: str | None = Field(None, description="for a reply: the message id the bot chose before sending it")
     in_reply_to: str | None = Field(None, description="for a reply: the id of the inbound message it answers")
-    reply_id: str | None = Field(None, description="for an inbound message: the id of the reply that answered it")
+    reply_id: str | None = Field(None, description="for an inbound message: the id of the reply that answers it")
+    fallback: bool = Field(False, description="for a reply: the fallback text, sent because the model failed")
+    attempts: int = Field(0, description="for an inbound message: how many times a worker took it up")
     # The bot's clock orders a conversation; WhatsApp's own timestamps have one-second resolution.
     created_at: datetime = Field(default_factory=storage_time, description="when the bot stored it")
+    updated_at: datetime | None = Field(None, description="when its status last changed")
     wa_time: datetime | None = Field(None, description="inbound: when the contact sent it, by WhatsApp's clock")
     sent_at: datetime | None = None
+    reason: str | None = Field(None, description="why it was skipped, or why it went stale")
     error: str | None = None
 
 

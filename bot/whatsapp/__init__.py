@@ -6,8 +6,16 @@ browser.py, profile.py, page.py, injection.py and bridge.js are the parts that t
 """
 
 from bot.whatsapp.client import WhatsAppClient
-from bot.whatsapp.events import IncomingMessage, LoginCode
+from bot.whatsapp.events import IncomingMessage, LoginCode, MessageAck
 from bot.whatsapp.login import QrPresenter
 from bot.whatsapp.states import ConnectionState, StateChange
 
-__all__ = ["ConnectionState", "IncomingMessage", "LoginCode", "QrPresenter", "StateChange", "WhatsAppClient"]
+__all__ = [
+    "ConnectionState",
+    "IncomingMessage",
+    "LoginCode",
+    "MessageAck",
+    "QrPresenter",
+    "StateChange",
+    "WhatsAppClient",
+]

@@ -22,6 +22,7 @@
     chatId: serialized(msg.id && msg.id.remote) || serialized(msg.from),
     author: serialized(msg.author),
     body: typeof msg.body === 'string' ? msg.body : null,
+    caption: typeof msg.caption === 'string' ? msg.caption : null,
     type: msg.type || null,
     t: typeof msg.t === 'number' ? msg.t : null,
     notifyName: typeof msg.notifyName === 'string' ? msg.notifyName : null,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Coroutine
 from typing import Any
 
@@ -24,7 +23,7 @@ from bot.ops.tasks import TaskSet
 from bot.settings import Settings
 from bot.whatsapp.connection import Connection
 from bot.whatsapp.dispatcher import PageEvents
-from bot.whatsapp.events import LoginCodeHandler, MessageHandler
+from bot.whatsapp.events import AckHandler, LoginCodeHandler, MessageHandler, new_message_id
 from bot.whatsapp.page import PageBridge, PageGone, PageRefused, PageTimeout
 from bot.whatsapp.states import ConnectionState, StateHandler
 from bot.whatsapp.supervisor import ConnectionSupervisor
@@ -46,17 +45,13 @@ TYPING_JS = "async (chatId) => { await WPP.chat.markIsComposing(chatId); }"
 PAIRING_CODE_JS = "(phone) => WPP.conn.genLinkDeviceCodeForPhoneNumber(phone)"
 
 
-def new_message_id() -> str:
-    """An id in WhatsApp Web's own format (3EB0 + 16 hex digits), chosen before sending."""
-    return "3EB0" + secrets.token_hex(8).upper()
-
-
 class WhatsAppClient:
     def __init__(
         self,
         settings: Settings,
         *,
         on_message: MessageHandler,
+        on_ack: AckHandler | None = None,
         presenter: LoginCodeHandler | None = None,
         alerts: Alerts | None = None,
     ) -> None:
@@ -66,6 +61,7 @@ class WhatsAppClient:
             settings,
             self.connection,
             on_message=on_message,
+            on_ack=on_ack,
             presenter=presenter,
             alerts=alerts,
             current_bridge=lambda: self._supervisor.bridge,
@@ -129,13 +125,13 @@ class WhatsAppClient:
     async def wait_until_connected(self, timeout_s: float | None) -> None:
         await self.connection.wait_for(ConnectionState.CONNECTED, timeout_s=timeout_s)
 
-    def stop_receiving(self) -> None:
-        """First step of shutdown: messages arriving from now on stay unread on WhatsApp for the next start."""
-        self._events.accepting_messages = False
+    def catch_up(self) -> None:
+        """Read back the unread chats now (if connected), as after a reconnection: messages that could not be
+        taken when they came (the database was down) are handed to `on_message` again."""
+        self._events.catch_up()
 
     async def stop(self) -> None:
         """Close the page and the browser. Safe to call twice, or after a failed start."""
-        self._events.accepting_messages = False
         self._supervisor.stopping()
         await self._tasks.cancel()
         await self._supervisor.close()
@@ -145,11 +141,17 @@ class WhatsAppClient:
             self._failed.cancel()
         self.connection.set(ConnectionState.STOPPED, "stopped")
 
-    async def send_text(self, chat_id: str, text: str, *, message_id: str | None = None) -> str:
-        """Send a text, waiting for the connection if needed; returns WhatsApp's serialized id for it."""
+    async def send_text(
+        self, chat_id: str, text: str, *, message_id: str | None = None, maybe_sent: bool = False
+    ) -> str:
+        """Send a text, waiting for the connection if needed; returns WhatsApp's serialized id for it.
+
+        `message_id` is the id the bot chose for it; with `maybe_sent` (an earlier try, perhaps by a process
+        that died, may have gone out) the chat is searched for that id first, and a message found is not sent.
+        """
         message_id = message_id or new_message_id()
         key = f"true_{chat_id}_{message_id}"
-        unsure = False  # a previous try may have gone out
+        unsure = maybe_sent  # a previous try may have gone out
         while True:
             bridge = await self._connected_bridge()
             try:
@@ -176,6 +178,20 @@ class WhatsAppClient:
             logger.info("sending held ({}): WhatsApp's connection is changing", result["refused"])
             if self.connection.connected:
                 await self.connection.wait_change(timeout_s=1.0)
+
+    async def find_sent(self, chat_id: str, message_id: str) -> str | None:
+        """WhatsApp's id of the message the bot sent to `chat_id` with `message_id`, or None if it never went
+        out. Waits for the connection, like sending."""
+        key = f"true_{chat_id}_{message_id}"
+        while True:
+            bridge = await self._connected_bridge()
+            try:
+                found = await self._call(bridge, FIND_MESSAGE_JS, key, action="look up a sent message")
+            except (PageGone, PageTimeout) as error:
+                logger.warning("{}; looking again once WhatsApp is connected", error)
+                await self._until_page_changes(bridge)
+                continue
+            return key if found else None
 
     async def mark_read(self, chat_id: str, *, answered: str) -> bool:
         """Blue ticks for the contact, once `answered` (a WhatsApp message id) is the newest message they are

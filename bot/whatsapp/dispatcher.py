@@ -2,8 +2,8 @@
 
 Status reports become connection states; login codes go to the presenter; an idle QR screen is refreshed (a
 bounded number of times); a logout, a block or an outdated version alerts once; a conflict is taken over when allowed;
-messages go to the inbox. On every (re)connection the unread chats are read back first, so messages that
-arrived while nobody listened are answered too.
+messages go to the inbox and receipts (acks) to their handler. On every (re)connection, and when asked
+(`catch_up`), the unread chats are read back, so messages that arrived while nobody listened are answered too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ from bot.ops.alerts import Alerts
 from bot.settings import Settings
 from bot.whatsapp.catchup import read_unread
 from bot.whatsapp.connection import Connection
-from bot.whatsapp.events import LoginCode, LoginCodeHandler, MessageHandler, PageMessage, to_incoming
+from bot.whatsapp.events import (
+    AckHandler,
+    LoginCode,
+    LoginCodeHandler,
+    MessageAck,
+    MessageHandler,
+    PageMessage,
+    to_incoming,
+)
 from bot.whatsapp.page import PageBridge
 from bot.whatsapp.states import ConnectionState, PageStatus, state_of
 
@@ -48,6 +56,7 @@ class PageEvents:
         connection: Connection,
         *,
         on_message: MessageHandler,
+        on_ack: AckHandler | None = None,
         presenter: LoginCodeHandler | None,
         alerts: Alerts | None,
         current_bridge: Callable[[], PageBridge | None],
@@ -55,6 +64,7 @@ class PageEvents:
         self._settings = settings
         self._connection = connection
         self._on_message = on_message
+        self._on_ack = on_ack
         self._presenter = presenter
         self._alerts = alerts
         self._current_bridge = current_bridge
@@ -63,11 +73,14 @@ class PageEvents:
         self._qr_idle = False  # the current idle QR screen was handled (it is reported until refreshed)
         self._linked = False  # the page was authenticated since the last login screen
         self._takeovers: deque[float] = deque()
-        self.accepting_messages = True
 
     def put(self, kind: str, payload: Any) -> None:
         """Called synchronously by the page binding, so the queue keeps the page's order."""
         self._queue.put_nowait((kind, payload))
+
+    def catch_up(self) -> None:
+        """Read the unread chats back (when connected), in turn with the page's events."""
+        self.put("catch_up", None)
 
     async def run(self) -> None:
         """Handle events until cancelled; raises NeedsOperator when login is given up."""
@@ -93,7 +106,10 @@ class PageEvents:
             case "message":
                 await self._on_message_event(payload)
             case "ack":
-                logger.trace("ack {} for {}", payload.get("ack"), payload.get("ids"))
+                await self._on_ack_event(payload)
+            case "catch_up":
+                if self._connection.connected:
+                    await self._catch_up()
             case _:
                 logger.debug("unknown page event {!r}", kind)
 
@@ -133,7 +149,7 @@ class PageEvents:
 
     async def _catch_up(self) -> None:
         bridge = self._current_bridge()
-        if bridge is None or not self.accepting_messages:
+        if bridge is None:
             return
         try:
             messages = await read_unread(bridge, timeout_s=self._settings.whatsapp_action_timeout_s)
@@ -151,13 +167,17 @@ class PageEvents:
         except ValidationError as error:
             logger.warning("ignored a message the page sent in an unexpected shape: {}", error)
             return
-        if message is None:
+        if message is not None:
+            await self._on_message(message)
+
+    async def _on_ack_event(self, payload: Any) -> None:
+        try:
+            ack = MessageAck.model_validate(payload)
+        except ValidationError as error:
+            logger.debug("ignored an ack in an unexpected shape: {}", error)
             return
-        if not self.accepting_messages:
-            # Left unread on WhatsApp: the next start reads it back from the unread chats.
-            logger.info("message {} arrived while stopping; it stays unread for the next start", message.wa_id)
-            return
-        await self._on_message(message)
+        if self._on_ack is not None and ack.ids:
+            await self._on_ack(ack)
 
     async def _on_qr_idle(self) -> None:
         await self._show_code(None)  # the code on screen no longer links anything

@@ -11,7 +11,7 @@ from bot.simulator.client import SimulatorClient
 from bot.storage import Direction, MessageStatus
 from bot.whatsapp import ConnectionState
 
-from .conftest import READY_TIMEOUT_S, REPLY_TIMEOUT_S, StartDaemon
+from .conftest import READY_TIMEOUT_S, REPLY_TIMEOUT_S, StartDaemon, wait_until
 
 ANA = "15551234567"
 
@@ -39,10 +39,17 @@ async def test_linked_daemon_answers_a_message(
     assert question in reply.text
 
     assert app.db is not None and await app.wait_idle(REPLY_TIMEOUT_S)
-    inbound, outbound = await app.db.messages.for_contact(f"{ANA}@c.us")
-    assert (inbound.direction, inbound.wa_id, inbound.status) == (Direction.INBOUND, wa_id, MessageStatus.REPLIED)
-    assert (outbound.direction, outbound.status, outbound.wa_id) == (Direction.OUTBOUND, MessageStatus.SENT, reply.id)
+    db = app.db
+
+    async def delivered() -> bool:  # the contact's phone acknowledges the reply
+        return [m.status for m in await db.messages.for_contact(f"{ANA}@c.us")] == [MessageStatus.DELIVERED] * 2
+
+    await wait_until(delivered)
+    inbound, outbound = await db.messages.for_contact(f"{ANA}@c.us")
+    assert (inbound.direction, inbound.wa_id) == (Direction.INBOUND, wa_id)
+    assert (outbound.direction, outbound.wa_id) == (Direction.OUTBOUND, reply.id)
     assert outbound.in_reply_to == inbound.id and inbound.reply_id == outbound.id
+    assert outbound.wa_id == f"true_{ANA}@c.us_{outbound.wa_key}"  # sent with the id the bot chose first
     assert outbound.text == reply.text
 
     for private in (daemon_settings.sessions_dir, daemon_settings.profile_dir):

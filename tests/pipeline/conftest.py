@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,19 +12,28 @@ from bot.errors import WhatsAppError
 
 @dataclass
 class RecordingChat:
-    """Records what the pipeline asked WhatsApp to do; can be told to fail sending."""
+    """A chat that records what the pipeline asked WhatsApp to do, keeps what was sent by the id the bot chose
+    (as WhatsApp does), and can be told to refuse sending."""
 
     sent: list[tuple[str, str]] = field(default_factory=list)
+    by_id: dict[str, str] = field(default_factory=dict)
     read: list[tuple[str, str]] = field(default_factory=list)
     typing: list[str] = field(default_factory=list)
     fail_sending: bool = False
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    async def send_text(self, chat_id: str, text: str) -> str:
+    async def send_text(self, chat_id: str, text: str, *, message_id: str, maybe_sent: bool = False) -> str:
+        key = f"true_{chat_id}_{message_id}"
+        if maybe_sent and key in self.by_id:
+            return key
         if self.fail_sending:
             raise WhatsAppError("cannot send a message: WhatsApp is disconnected")
         self.sent.append((chat_id, text))
-        return f"true_{chat_id}_SENT{next(self._ids)}"
+        self.by_id[key] = text
+        return key
+
+    async def find_sent(self, chat_id: str, message_id: str) -> str | None:
+        key = f"true_{chat_id}_{message_id}"
+        return key if key in self.by_id else None
 
     async def mark_read(self, chat_id: str, *, answered: str) -> bool:
         self.read.append((chat_id, answered))
@@ -40,9 +48,12 @@ class EchoResponder:
     """Answers with the last user turn, and keeps every prompt it was given."""
 
     prompts: list[Prompt] = field(default_factory=list)
+    fallback: bool = False
 
     async def reply(self, prompt: Prompt) -> Reply:
         self.prompts.append(prompt)
+        if self.fallback:
+            return Reply("sorry, later", is_fallback=True)
         return Reply(f"echo: {prompt.turns[-1].text}")
 
     async def close(self) -> None:

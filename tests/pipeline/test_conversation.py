@@ -1,52 +1,74 @@
-"""The conversation worker: prompt from this contact's history, reply sent, both messages linked."""
+"""The conversation worker takes each message through its stored states, and resumes any state a crash, a stop
+or an outage left, with at most one reply per message. Real storage code; WhatsApp and the model stand in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.pipeline import ConversationWorker, Outbox
 from bot.storage import Database, Direction, Message, MessageStatus
+from bot.storage.health import StorageHealth
 
-NOW = datetime.now(UTC)
+from ..storage_faults import FlakyProxy, Outage
+from .conftest import EchoResponder, RecordingChat
+
+MAX_AGE = timedelta(hours=12)
 
 
-def worker(db: Database, responder: object, chat: object) -> ConversationWorker:
+def worker(
+    db: Database, responder: EchoResponder, chat: RecordingChat, *, stale: list[Message] | None = None
+) -> ConversationWorker:
     return ConversationWorker(
         db,
         responder,
         Outbox(db, chat),
         chat,
         default_persona="default",
-        history_limit=10,  # type: ignore[arg-type]
+        history_limit=10,
+        max_age=MAX_AGE,
+        health=StorageHealth(db),
+        on_stale=stale.append if stale is not None else None,
     )
 
 
-async def receive(db: Database, wa_id: str, contact_id: str, text: str) -> Message:
+async def receive(
+    db: Database, wa_id: str, contact_id: str, text: str, *, age: timedelta = timedelta(0), kind: str = "chat"
+) -> Message:
     await db.contacts.seen(contact_id, phone=contact_id.partition("@")[0], push_name=None)
-    stored = await db.messages.add_inbound(wa_id=wa_id, contact_id=contact_id, text=text, wa_time=NOW)
+    stored = await db.messages.add_inbound(
+        wa_id=wa_id, contact_id=contact_id, text=text, kind=kind, wa_time=datetime.now(UTC) - age
+    )
     assert stored is not None
     return stored
 
 
-async def test_reply_is_sent_stored_and_linked(db, responder, chat) -> None:  # type: ignore[no-untyped-def]
+async def states(db: Database, contact_id: str) -> list[tuple[Direction, MessageStatus]]:
+    return [(m.direction, m.status) for m in await db.messages.for_contact(contact_id)]
+
+
+async def test_reply_is_stored_with_its_id_before_it_is_sent_and_read_comes_last(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
     inbound = await receive(db, "W1", "ana@c.us", "hello there")
-    await worker(db, responder, chat)(inbound)
+    await worker(db, responder, chat)(inbound.id)
 
-    assert chat.read == [("ana@c.us", "W1")] and chat.typing == ["ana@c.us"]
     assert chat.sent == [("ana@c.us", "echo: hello there")]
+    assert chat.read == [("ana@c.us", "W1")] and chat.typing == ["ana@c.us"]
     answered = await db.messages.get(inbound.id)
-    assert answered is not None and answered.status is MessageStatus.REPLIED
+    assert answered is not None and (answered.status, answered.attempts) == (MessageStatus.SENT, 1)
     reply = await db.messages.get(answered.reply_id or "")
-    assert reply is not None
+    assert reply is not None and reply.wa_key is not None
     assert (reply.direction, reply.status, reply.in_reply_to) == (Direction.OUTBOUND, MessageStatus.SENT, inbound.id)
-    assert reply.wa_id == "true_ana@c.us_SENT1"
+    assert reply.wa_id == f"true_ana@c.us_{reply.wa_key}"  # sent with the id chosen before sending
 
 
-async def test_prompt_holds_only_this_contacts_words(db, responder, chat) -> None:  # type: ignore[no-untyped-def]
+async def test_prompt_holds_only_this_contacts_words(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
     handle = worker(db, responder, chat)
-    await handle(await receive(db, "A1", "ana@c.us", "ana-secret-apple"))
-    await handle(await receive(db, "B1", "ben@c.us", "ben-secret-banana"))
-    await handle(await receive(db, "A2", "ana@c.us", "ana again"))
+    await handle((await receive(db, "A1", "ana@c.us", "ana-secret-apple")).id)
+    await handle((await receive(db, "B1", "ben@c.us", "ben-secret-banana")).id)
+    await handle((await receive(db, "A2", "ana@c.us", "ana again")).id)
 
     last_for_ana = responder.prompts[-1]
     words = last_for_ana.system_instruction + " ".join(turn.text for turn in last_for_ana.turns)
@@ -54,14 +76,182 @@ async def test_prompt_holds_only_this_contacts_words(db, responder, chat) -> Non
     assert "banana" not in words
 
 
-async def test_failed_send_is_recorded_and_message_stays_unanswered_and_unread(db, responder, chat) -> None:  # type: ignore[no-untyped-def]
+async def test_refused_send_is_recorded_failed_and_left_unread(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
     inbound = await receive(db, "W1", "ana@c.us", "hello")
     chat.fail_sending = True
-    await worker(db, responder, chat)(inbound)
-    assert chat.read == []  # left unread on WhatsApp, so it is found again after a restart
+    await worker(db, responder, chat)(inbound.id)
+    assert chat.read == []  # the operator's phone still shows it unread
     messages = await db.messages.for_contact("ana@c.us")
     assert [(m.direction, m.status) for m in messages] == [
-        (Direction.INBOUND, MessageStatus.RECEIVED),
+        (Direction.INBOUND, MessageStatus.FAILED),
         (Direction.OUTBOUND, MessageStatus.FAILED),
     ]
-    assert "disconnected" in (messages[1].error or "")
+    assert "disconnected" in (messages[0].error or "") and "disconnected" in (messages[1].error or "")
+
+
+async def test_a_settled_message_queued_again_is_left_alone(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    handle = worker(db, responder, chat)
+    await handle(inbound.id)
+    await handle(inbound.id)
+    assert len(chat.sent) == 1 and len(responder.prompts) == 1
+
+
+async def test_crash_while_the_model_was_thinking_is_answered_once_on_resume(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    assert await db.messages.take(inbound.id) is not None  # the dead process had taken it: `answering`
+    await worker(db, responder, chat)(inbound.id)
+    assert chat.sent == [("ana@c.us", "echo: hello")]
+    answered = await db.messages.get(inbound.id)
+    assert answered is not None and (answered.status, answered.attempts) == (MessageStatus.SENT, 2)
+
+
+async def test_crash_between_sent_and_recorded_sends_nothing_more(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    taken = await db.messages.take(inbound.id)
+    assert taken is not None
+    reply = await db.messages.store_reply(taken, "the first answer", wa_key="3EB0AAAAAAAAAAAAAAAA")
+    await chat.send_text("ana@c.us", reply.text, message_id="3EB0AAAAAAAAAAAAAAAA")  # went out; then kill -9
+
+    await worker(db, responder, chat)(inbound.id)
+
+    assert chat.sent == [("ana@c.us", "the first answer")]  # not twice
+    assert responder.prompts == []  # and no new answer asked for
+    assert await states(db, "ana@c.us") == [
+        (Direction.INBOUND, MessageStatus.SENT),
+        (Direction.OUTBOUND, MessageStatus.SENT),
+    ]
+    assert chat.read == [("ana@c.us", "W1")]
+
+
+async def test_crash_after_storing_the_reply_sends_the_stored_one(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    taken = await db.messages.take(inbound.id)
+    assert taken is not None
+    await db.messages.store_reply(taken, "the stored answer", wa_key="3EB0BBBBBBBBBBBBBBBB")
+
+    await worker(db, responder, chat)(inbound.id)
+
+    assert chat.sent == [("ana@c.us", "the stored answer")]
+    assert responder.prompts == []
+    assert await states(db, "ana@c.us") == [
+        (Direction.INBOUND, MessageStatus.SENT),
+        (Direction.OUTBOUND, MessageStatus.SENT),
+    ]
+
+
+async def test_old_messages_go_stale_are_reported_and_never_answered(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    old = await receive(db, "W1", "ana@c.us", "are you open on Sunday?", age=timedelta(days=3))
+    stale: list[Message] = []
+    await worker(db, responder, chat, stale=stale)(old.id)
+    assert chat.sent == [] and chat.read == [] and responder.prompts == []
+    stored = await db.messages.get(old.id)
+    assert stored is not None and stored.status is MessageStatus.STALE and "older than 12 h" in (stored.reason or "")
+    assert [m.id for m in stale] == [old.id]
+
+
+async def test_an_old_message_whose_reply_went_out_is_recorded_answered_not_stale(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    old = await receive(db, "W1", "ana@c.us", "hello", age=timedelta(days=3))
+    taken = await db.messages.take(old.id)
+    assert taken is not None
+    reply = await db.messages.store_reply(taken, "answer", wa_key="3EB0CCCCCCCCCCCCCCCC")
+    await chat.send_text("ana@c.us", reply.text, message_id="3EB0CCCCCCCCCCCCCCCC")
+    stale: list[Message] = []
+
+    await worker(db, responder, chat, stale=stale)(old.id)
+
+    assert stale == [] and len(chat.sent) == 1
+    assert await states(db, "ana@c.us") == [
+        (Direction.INBOUND, MessageStatus.SENT),
+        (Direction.OUTBOUND, MessageStatus.SENT),
+    ]
+
+
+async def test_media_is_skipped_with_its_reason_and_left_unread(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    voice = await receive(db, "W1", "ana@c.us", "", kind="ptt")
+    await worker(db, responder, chat)(voice.id)
+    stored = await db.messages.get(voice.id)
+    assert stored is not None and stored.status is MessageStatus.SKIPPED and "ptt" in (stored.reason or "")
+    assert chat.sent == [] and chat.read == [] and responder.prompts == []
+
+
+async def test_a_fallback_answer_is_stored_as_such(db: Database, chat: RecordingChat) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    await worker(db, EchoResponder(fallback=True), chat)(inbound.id)
+    stored = await db.messages.get(inbound.id)
+    assert stored is not None and stored.status is MessageStatus.FALLBACK
+    reply = await db.messages.get(stored.reply_id or "")
+    assert reply is not None and reply.fallback and reply.status is MessageStatus.SENT
+
+
+async def test_database_outage_before_the_reply_is_stored_sends_nothing_and_resumes(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    outage = Outage()
+    flaky = Database(FlakyProxy(db._client, outage), db._db.name, in_memory=db.in_memory)
+
+    class DownAfterThinking(EchoResponder):
+        async def reply(self, prompt):  # type: ignore[no-untyped-def]
+            answer = await super().reply(prompt)
+            if len(self.prompts) == 1:
+                outage.down = True  # the database goes away while the model thinks, the first time
+            return answer
+
+    health = StorageHealth(flaky, retry_initial_s=0.01, retry_max_s=0.05)
+    handle = ConversationWorker(
+        flaky,
+        DownAfterThinking(),
+        Outbox(flaky, chat),
+        chat,
+        default_persona="default",
+        history_limit=10,
+        max_age=MAX_AGE,
+        health=health,
+    )
+    await handle(inbound.id)
+    assert chat.sent == []  # the reply could not be recorded, so it was not sent
+    assert not health.up and outage.refused >= 1
+
+    outage.down = False
+    await health.wait_up()
+    await handle(inbound.id)
+    assert chat.sent == [("ana@c.us", "echo: hello")]
+    await health.close()
+
+
+async def test_acks_move_the_reply_and_its_message_forward_only(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    await worker(db, responder, chat)(inbound.id)
+    reply = (await db.messages.for_contact("ana@c.us"))[1]
+    assert reply.wa_id is not None
+
+    assert await db.messages.record_ack([reply.wa_id], 2) == 1
+    assert (await states(db, "ana@c.us")) == [
+        (Direction.INBOUND, MessageStatus.DELIVERED),
+        (Direction.OUTBOUND, MessageStatus.DELIVERED),
+    ]
+    assert await db.messages.record_ack([reply.wa_id], 3) == 1
+    assert await db.messages.record_ack([reply.wa_id], 2) == 0  # late "delivered" after "read"
+    assert (await states(db, "ana@c.us")) == [
+        (Direction.INBOUND, MessageStatus.READ),
+        (Direction.OUTBOUND, MessageStatus.READ),
+    ]

@@ -1,12 +1,16 @@
-"""The inbox stores first, drops duplicates by WhatsApp id, and queues the rest per contact."""
+"""The inbox stores first, drops duplicates by WhatsApp id, queues the rest per contact, and keeps messages in
+a bounded buffer while the database is down."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from bot.pipeline import Inbox, KeyedWorkQueue
-from bot.storage import Database, Message, MessageStatus
+from bot.storage import Database, MessageStatus
+from bot.storage.health import StorageHealth
 from bot.whatsapp import IncomingMessage
+
+from ..storage_faults import FlakyProxy, Outage
 
 
 def incoming(wa_id: str, text: str = "hi", phone: str = "15551234567") -> IncomingMessage:
@@ -15,33 +19,59 @@ def incoming(wa_id: str, text: str = "hi", phone: str = "15551234567") -> Incomi
     )
 
 
+def recording_queue(db: Database, seen: list[tuple[str, MessageStatus | None]]) -> KeyedWorkQueue[str]:
+    async def handle(message_id: str) -> None:
+        stored = await db.messages.get(message_id)
+        seen.append((stored.wa_id or "", stored.status) if stored else (message_id, None))
+
+    return KeyedWorkQueue(handle, max_concurrent=4)
+
+
 async def test_message_is_stored_before_it_is_handled(db: Database) -> None:
-    seen_in_store: list[MessageStatus | None] = []
-
-    async def handle(message: Message) -> None:
-        stored = await db.messages.get(message.id)
-        seen_in_store.append(stored.status if stored else None)
-
-    queue: KeyedWorkQueue[Message] = KeyedWorkQueue(handle, max_concurrent=4)
-    stored = await Inbox(db, queue).receive(incoming("W1"))
-    assert await queue.drain(timeout_s=5)
+    seen: list[tuple[str, MessageStatus | None]] = []
+    queue = recording_queue(db, seen)
+    stored = await Inbox(db, queue, StorageHealth(db)).receive(incoming("W1"))
+    assert await queue.join(timeout_s=5)
     assert stored is not None
-    assert seen_in_store == [MessageStatus.RECEIVED]
+    assert seen == [("W1", MessageStatus.RECEIVED)]
     contact = await db.contacts.get("15551234567@c.us")
     assert contact is not None and contact.push_name == "Ana" and contact.phone == "15551234567"
 
 
 async def test_duplicate_delivery_is_dropped(db: Database) -> None:
-    handled: list[str] = []
-
-    async def handle(message: Message) -> None:
-        handled.append(message.wa_id or "")
-
-    queue: KeyedWorkQueue[Message] = KeyedWorkQueue(handle, max_concurrent=4)
-    inbox = Inbox(db, queue)
+    seen: list[tuple[str, MessageStatus | None]] = []
+    queue = recording_queue(db, seen)
+    inbox = Inbox(db, queue, StorageHealth(db))
     assert await inbox.receive(incoming("W1")) is not None
     assert await inbox.receive(incoming("W1")) is None
     assert await inbox.receive(incoming("W2", "again")) is not None
-    assert await queue.drain(timeout_s=5)
-    assert handled == ["W1", "W2"]
+    assert await queue.join(timeout_s=5)
+    assert [wa_id for wa_id, _ in seen] == ["W1", "W2"]
     assert len(await db.messages.for_contact("15551234567@c.us")) == 2
+
+
+async def test_messages_wait_in_memory_while_the_database_is_down_and_are_stored_in_order(db: Database) -> None:
+    outage = Outage()
+    flaky = Database(FlakyProxy(db._client, outage), db._db.name, in_memory=True)
+    health = StorageHealth(flaky, retry_initial_s=0.01, retry_max_s=0.05)
+    seen: list[tuple[str, MessageStatus | None]] = []
+    queue = recording_queue(flaky, seen)
+    inbox = Inbox(flaky, queue, health, buffer_size=2)
+
+    outage.down = True
+    for wa_id in ("W1", "W2", "W3"):
+        assert await inbox.receive(incoming(wa_id)) is None
+    assert inbox.buffered == 2 and not health.up  # W3 did not fit: it stays unread on WhatsApp
+    assert outage.refused >= 1
+
+    outage.down = False
+    await health.wait_up()
+    assert await inbox.flush() == 2
+    assert await queue.join(timeout_s=5)
+    assert [wa_id for wa_id, _ in seen] == ["W1", "W2"]
+    # W3 comes back from WhatsApp's unread chats, like any message the bot did not hear.
+    assert await inbox.receive(incoming("W3")) is not None
+    assert await inbox.receive(incoming("W1")) is None
+    assert await queue.join(timeout_s=5)
+    assert [wa_id for wa_id, _ in seen] == ["W1", "W2", "W3"]
+    await health.close()

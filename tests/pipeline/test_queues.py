@@ -21,7 +21,7 @@ async def test_items_of_one_key_run_in_order_even_when_later_ones_are_faster() -
     queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=8)
     for item in steps:
         queue.put("ana", item)
-    assert await queue.drain(timeout_s=10)
+    assert await queue.join(timeout_s=10)
     assert done == list(steps)
 
 
@@ -38,7 +38,7 @@ async def test_keys_run_concurrently() -> None:
     queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=2)
     queue.put("ana", "ana")
     queue.put("ben", "ben")
-    assert await queue.drain(timeout_s=10)
+    assert await queue.join(timeout_s=10)
 
 
 async def test_concurrency_is_bounded() -> None:
@@ -59,7 +59,7 @@ async def test_concurrency_is_bounded() -> None:
     queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=3)
     for contact in range(10):
         queue.put(f"contact-{contact}", contact)
-    assert await queue.drain(timeout_s=10)
+    assert await queue.join(timeout_s=10)
     assert peak == 3
 
 
@@ -75,7 +75,7 @@ async def test_a_failing_item_does_not_stop_the_key_and_idle_keys_are_removed() 
     for item in range(3):
         queue.put("ana", item)
     assert queue.active_keys == 1
-    assert await queue.drain(timeout_s=10)
+    assert await queue.join(timeout_s=10)
     assert done == [0, 2]
     assert queue.active_keys == 0
 
@@ -99,7 +99,7 @@ async def test_work_put_while_the_worker_runs_is_not_lost() -> None:
     queue.put("ana", 1)
     assert queue.pending("ana") == 2
     go_on.set()
-    assert await queue.drain(timeout_s=10)
+    assert await queue.join(timeout_s=10)
     assert done == [0, 1]
 
 
@@ -120,3 +120,71 @@ async def test_join_waits_for_work_without_closing_the_queue() -> None:
     queue.put("ana", 2)  # still open for work
     assert await queue.join(timeout_s=5) is True
     assert done == [1, 2]
+
+
+async def test_an_item_is_queued_once_while_it_waits_or_runs() -> None:
+    done: list[str] = []
+    running = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def handle(item: str) -> None:
+        if item == "m1":
+            running.set()
+            async with asyncio.timeout(5):
+                await go_on.wait()
+        done.append(item)
+
+    queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=2)
+    assert queue.put("ana", "m1") is True
+    async with asyncio.timeout(5):
+        await running.wait()
+    assert queue.put("ana", "m1") is False  # running
+    assert queue.put("ana", "m2") is True
+    assert queue.put("ana", "m2") is False  # waiting
+    go_on.set()
+    assert await queue.join(timeout_s=5)
+    assert done == ["m1", "m2"]
+    assert queue.put("ana", "m1") is True  # finished: may be handled again (the handler checks its state)
+    assert await queue.join(timeout_s=5)
+
+
+async def test_stop_lets_running_items_finish_and_starts_no_new_one() -> None:
+    done: list[int] = []
+    running = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        running.set()
+        async with asyncio.timeout(5):
+            await go_on.wait()
+        done.append(item)
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=1)
+    queue.put("ana", 1)
+    queue.put("ana", 2)
+    queue.put("ben", 3)  # waits for the only slot
+    async with asyncio.timeout(5):
+        await running.wait()
+    stopping = asyncio.create_task(queue.stop(timeout_s=5))
+    go_on.set()
+    assert await stopping is True
+    assert done == [1]
+    assert queue.put("ana", 4) is False
+    assert queue.active_keys == 0
+
+
+async def test_stop_reports_items_still_running_at_the_deadline() -> None:
+    running = asyncio.Event()
+
+    async def handle(_: int) -> None:
+        running.set()
+        await asyncio.Event().wait()  # never finishes on its own
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(handle, max_concurrent=1)
+    queue.put("ana", 1)
+    async with asyncio.timeout(5):
+        await running.wait()
+    assert await queue.stop(timeout_s=0.05) is False
+    assert queue.running == 1
+    await queue.cancel()
+    assert queue.running == 0

@@ -37,11 +37,19 @@ def test_contact_text_becomes_incoming_message() -> None:
         {"chatId": "120363025246125486@g.us"},  # group id even without the flag
         {"chatId": "status@broadcast", "isStatusV3": True},
         {"broadcast": True},
-        {"type": "image", "body": None},
-        {"body": ""},
+        {"type": "e2e_notification", "body": ""},  # WhatsApp's own note in the chat
+        {"type": "revoked"},
         {"isNewMsg": False},  # history loaded at start-up, not a new message
         {"chatId": "123456@newsletter"},
     ],
 )
 def test_other_messages_are_ignored(change: dict[str, object]) -> None:
     assert to_incoming(PageMessage.model_validate(CONTACT_TEXT | change)) is None
+
+
+def test_media_comes_through_with_its_caption_never_its_thumbnail() -> None:
+    image = CONTACT_TEXT | {"type": "image", "body": "/9j/4AAQSkZJRgABAQ", "caption": "is this the right part?"}
+    message = to_incoming(PageMessage.model_validate(image))
+    assert message is not None and (message.kind, message.text) == ("image", "is this the right part?")
+    voice = to_incoming(PageMessage.model_validate(CONTACT_TEXT | {"type": "ptt", "body": None}))
+    assert voice is not None and (voice.kind, voice.text) == ("ptt", "")

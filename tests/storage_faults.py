@@ -1,0 +1,43 @@
+"""A database outage on demand, for the in-memory store: every call through the client raises what pymongo
+raises when the server is unreachable, until the outage ends. The storage code on top is the real one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import ServerSelectionTimeoutError
+
+
+class Outage:
+    def __init__(self) -> None:
+        self.down = False
+        self.refused = 0  # calls that met the outage
+
+    def check(self) -> None:
+        if self.down:
+            self.refused += 1
+            raise ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused (outage injected)")
+
+
+class FlakyProxy:
+    """Wraps a client, a database or a collection; calls go through unless the outage is on."""
+
+    def __init__(self, target: Any, outage: Outage) -> None:
+        self._target = target
+        self._outage = outage
+
+    def __getitem__(self, name: str) -> FlakyProxy:
+        return FlakyProxy(self._target[name], self._outage)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if name in {"close", "name"}:
+            return value
+        if callable(value):
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                self._outage.check()
+                return value(*args, **kwargs)
+
+            return call
+        return FlakyProxy(value, self._outage)  # client.admin, ...
