@@ -90,8 +90,23 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = Field(None, description="Google Gemini API key")
     gemini_model: Annotated[str, Field(min_length=1)] = Field("gemini-2.5-flash", description="Gemini model name")
     gemini_base_url: str | None = Field(None, description="Gemini endpoint; default: Google's")
-    ai_timeout_s: Annotated[float, Field(gt=0)] = Field(30.0, description="deadline for one reply, retries included")
-    ai_attempts: Annotated[int, Field(ge=1, le=10)] = Field(3, description="Gemini calls per reply before falling back")
+    ai_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="deadline for one reply, every call and the waits between them included"
+    )
+    ai_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
+        3, description="most Gemini calls one reply may cost, retries included, before the fallback is sent"
+    )
+    ai_call_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        20.0, description="a Gemini call that has not answered within this is abandoned and tried again"
+    )
+    ai_retry_initial_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        0.5, description="first wait before calling Gemini again after a failure (doubles each time, with jitter)"
+    )
+    ai_retry_max_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        8.0,
+        description="longest wait between two Gemini calls; when Gemini asks for a longer one (Retry-After), "
+        "the fallback is sent at once",
+    )
     fallback_reply: Annotated[str, Field(min_length=1)] = Field(
         "Thanks for your message! I can't answer right now, but I'll get back to you soon.",
         description="sent when Gemini cannot answer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -13,6 +14,9 @@ from loguru import logger
 
 from bot.simulator.offline_model import fill_schema, offline_reply
 
+PAUSE_POLL_S = 0.02
+# A hung call ends when its client gives up; the bound keeps a forgotten one from outliving a test run.
+HANG_LIMIT_S = 300.0
 _STATUS_NAMES = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
     401: ("UNAUTHENTICATED", "Request is missing a valid API key."),
@@ -25,20 +29,25 @@ _STATUS_NAMES = {
 }
 
 
-def google_error(status: int, message: str | None = None) -> web.Response:
+def google_error(status: int, message: str | None = None, *, retry_after_s: float | None = None) -> web.Response:
     """An error in Google's JSON shape, which google-genai turns into ClientError / ServerError."""
     name, default = _STATUS_NAMES.get(status, ("UNKNOWN", "Simulated failure."))
     body = {"error": {"code": status, "message": message or default, "status": name}}
-    return web.json_response(body, status=status)
+    headers = {"Retry-After": _seconds_text(retry_after_s)} if retry_after_s is not None else None
+    return web.json_response(body, status=status, headers=headers)
 
 
 @dataclass
 class Behaviour:
-    """Injected trouble: fail the next `fail_next` calls with `status`; add `delay_ms` to every call."""
+    """Injected trouble: fail the next `fail_next` calls with `status` (with a Retry-After header when
+    `retry_after_s` is set); leave the next `hang_next` calls unanswered until the client gives up; add
+    `delay_ms` to every call."""
 
     fail_next: int = 0
     status: int = 503
     delay_ms: float = 0.0
+    retry_after_s: float | None = None
+    hang_next: int = 0
 
     @classmethod
     def parse(cls, body: Any) -> Behaviour:
@@ -46,17 +55,45 @@ class Behaviour:
         if not isinstance(body, dict):
             raise ValueError("body must be a JSON object")
         fail_next, status, delay_ms = body.get("fail_next", 0), body.get("status", 503), body.get("delay_ms", 0)
-        if not isinstance(fail_next, int) or isinstance(fail_next, bool) or fail_next < 0:
+        retry_after_s, hang_next = body.get("retry_after_s"), body.get("hang_next", 0)
+        if not _is_whole(fail_next) or fail_next < 0:
             raise ValueError('"fail_next" must be a whole number >= 0')
-        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+        if not _is_whole(status) or not 400 <= status <= 599:
             raise ValueError('"status" must be an HTTP error status between 400 and 599')
-        if not isinstance(delay_ms, int | float) or isinstance(delay_ms, bool) or delay_ms < 0:
+        if not _is_number(delay_ms) or delay_ms < 0:
             raise ValueError('"delay_ms" must be a number >= 0')
-        return cls(fail_next=fail_next, status=status, delay_ms=float(delay_ms))
+        if retry_after_s is not None and (not _is_number(retry_after_s) or not 0 <= retry_after_s <= 86400):
+            raise ValueError('"retry_after_s" must be a number of seconds between 0 and 86400, or null')
+        if not _is_whole(hang_next) or hang_next < 0:
+            raise ValueError('"hang_next" must be a whole number >= 0')
+        return cls(
+            fail_next=fail_next,
+            status=status,
+            delay_ms=float(delay_ms),
+            retry_after_s=float(retry_after_s) if retry_after_s is not None else None,
+            hang_next=hang_next,
+        )
+
+
+_OPTIONAL_FIELDS = ("retry_after_s", "hang_next")
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _seconds_text(seconds: float) -> str:
+    """Whole seconds as HTTP writes them; a fraction is kept (not standard) so tests need not wait whole seconds."""
+    return str(int(seconds)) if seconds == int(seconds) else f"{seconds:.3f}"
 
 
 class FakeGemini:
-    """Answers generateContent (and streamGenerateContent, countTokens) and records every request."""
+    """Answers generateContent (and streamGenerateContent, countTokens) and records every request, failed and
+    hung ones included, so tests can count the calls a reply cost."""
 
     def __init__(self) -> None:
         self.behaviour = Behaviour()
@@ -71,8 +108,12 @@ class FakeGemini:
             body = None
         record = _record(model, method, body)
         self.requests.append(record)
-        if self.behaviour.delay_ms:
-            await asyncio.sleep(self.behaviour.delay_ms / 1000)
+        if self.behaviour.hang_next > 0:
+            self.behaviour.hang_next -= 1
+            await _pause(request, HANG_LIMIT_S)
+            return _abandoned()
+        if self.behaviour.delay_ms and not await _pause(request, self.behaviour.delay_ms / 1000):
+            return _abandoned()
         response = self._answer(request, model, method, body, record)
         record["status"] = response.status
         if response.status >= 400:
@@ -96,12 +137,10 @@ class FakeGemini:
             return google_error(401, "Request is missing a valid API key (send the x-goog-api-key header).")
         if self.behaviour.fail_next > 0:
             self.behaviour.fail_next -= 1
-            return google_error(self.behaviour.status)
+            return google_error(self.behaviour.status, retry_after_s=self.behaviour.retry_after_s)
         return None
 
-    def _answer(
-        self, request: web.Request, model: str, method: str, body: Any, record: dict[str, Any]
-    ) -> web.Response:
+    def _answer(self, request: web.Request, model: str, method: str, body: Any, record: dict[str, Any]) -> web.Response:
         if (refusal := self._refusal(request)) is not None:
             return refusal
         if method not in ("generateContent", "streamGenerateContent", "countTokens"):
@@ -133,8 +172,13 @@ class FakeGemini:
         )
 
     def set_behaviour(self, body: Any) -> dict[str, Any]:
+        """The behaviour now in force; the optional fields show only when set, so the original echo is unchanged."""
         self.behaviour = Behaviour.parse(body)
-        return asdict(self.behaviour)
+        shown = asdict(self.behaviour)
+        for name in _OPTIONAL_FIELDS:
+            if shown[name] == getattr(Behaviour, name):
+                del shown[name]
+        return shown
 
 
 def _record(model: str, method: str, body: Any) -> dict[str, Any]:
@@ -151,7 +195,25 @@ def _record(model: str, method: str, body: Any) -> dict[str, Any]:
         "system_instruction": _text_of(system) if isinstance(system, dict) else "",
         "contents": contents,
         "time": time.time(),
+        "status": None,
     }
+
+
+def _abandoned() -> web.Response:
+    """For a call whose client has gone: nobody reads it, and its record keeps "status": None (not answered)."""
+    return web.Response(status=499)
+
+
+async def _pause(request: web.Request, seconds: float) -> bool:
+    """Wait like a slow model; False when the client gave up meanwhile. aiohttp does not cancel a handler whose
+    client left, so the connection is watched: otherwise an abandoned slow call would hold up the server's stop."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False
+        await asyncio.sleep(min(left, PAUSE_POLL_S))
+    return True
 
 
 def _text_of(content: dict[str, Any]) -> str:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import aiohttp
 import pytest
+from google.genai import errors as genai_errors
+from loguru import logger
 
 from bot.ai import GeminiResponder, Prompt, Turn
-from bot.errors import StartupError
+from bot.ai.responder import describe_error, is_retryable, retry_after_of
+from bot.errors import StartupError, Unavailable
 from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
 
 PROMPT = Prompt(system_instruction="Be kind.", turns=(Turn("user", "Is the shop open today?"),))
 FALLBACK = "Sorry, I will answer soon."
+# Short waits between calls, so retry tests take milliseconds; the waits' shape is tested in tests/resilience.
+FAST = {"ai_retry_initial_s": 0.01, "ai_retry_max_s": 1.0}
 
 MakeResponder = Callable[..., GeminiResponder]
 
@@ -54,18 +60,154 @@ async def test_a_transient_failure_is_retried(sim: SimulatorClient, make_respond
     assert len(await sim.gemini_requests()) == 2
 
 
-async def test_fallback_when_every_attempt_fails(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+async def test_two_overloads_then_the_real_answer(
+    sim: SimulatorClient, make_responder: MakeResponder, warnings: list[str]
+) -> None:
+    await sim.gemini_behaviour(fail_next=2, status=503)
+    reply = await make_responder(ai_attempts=3, **FAST).reply(PROMPT)
+    assert not reply.is_fallback and "Is the shop open today?" in reply.text
+    assert (reply.attempts, reply.error) == (3, None)
+    assert len(await sim.gemini_requests()) == 3
+    assert [line.split(" failed")[0] for line in warnings] == ["Gemini call 1 of 3", "Gemini call 2 of 3"]
+    assert all("HTTP 503 UNAVAILABLE" in line for line in warnings)
+
+
+async def test_fallback_when_every_attempt_fails(
+    sim: SimulatorClient, make_responder: MakeResponder, warnings: list[str]
+) -> None:
     await sim.gemini_behaviour(fail_next=10, status=503)
-    reply = await make_responder(ai_attempts=2).reply(PROMPT)
+    reply = await make_responder(ai_attempts=2, **FAST).reply(PROMPT)
     assert (reply.text, reply.is_fallback) == (FALLBACK, True)
+    assert (reply.attempts, reply.error) == (2, "HTTP 503 UNAVAILABLE")
+    assert len(await sim.gemini_requests()) == 2
+    # One line per failed call; the last says why it stopped.
+    assert len(warnings) == 2
+    assert warnings[1].startswith("Gemini call 2 of 2 failed (HTTP 503 UNAVAILABLE); no calls left")
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+async def test_an_input_error_is_never_retried(
+    sim: SimulatorClient, make_responder: MakeResponder, warnings: list[str], status: int
+) -> None:
+    await sim.gemini_behaviour(fail_next=5, status=status)
+    reply = await make_responder(ai_attempts=5, **FAST).reply(PROMPT)
+    assert (reply.text, reply.is_fallback, reply.attempts) == (FALLBACK, True, 1)
+    assert reply.error is not None and reply.error.startswith(f"HTTP {status} ")
+    assert len(await sim.gemini_requests()) == 1
+    [line] = warnings
+    assert line.startswith("Gemini call 1 of 5 failed") and "not worth retrying" in line
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+async def test_statuses_that_can_pass_are_retried(
+    sim: SimulatorClient, make_responder: MakeResponder, status: int
+) -> None:
+    await sim.gemini_behaviour(fail_next=1, status=status)
+    reply = await make_responder(ai_attempts=2, **FAST).reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts) == (False, 2)
     assert len(await sim.gemini_requests()) == 2
 
 
-async def test_fallback_when_the_model_is_too_slow(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+async def test_retry_after_is_honoured(
+    simulator: Simulator, sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    await sim.gemini_behaviour(fail_next=1, status=429, retry_after_s=0.3)
+    reply = await make_responder(ai_attempts=3, **FAST).reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts) == (False, 2)
+    first, second = simulator.gemini.requests
+    assert first["status"] == 429 and second["status"] == 200
+    # The backoff alone would have waited about 0.01 s.
+    assert second["time"] - first["time"] >= 0.3
+
+
+async def test_retry_after_past_the_deadline_gives_up_at_once(
+    sim: SimulatorClient, make_responder: MakeResponder, warnings: list[str]
+) -> None:
+    await sim.gemini_behaviour(fail_next=5, status=429, retry_after_s=30)
+    reply = await make_responder(ai_attempts=3, ai_timeout_s=5.0, ai_retry_max_s=60.0).reply(PROMPT)
+    assert (reply.text, reply.is_fallback, reply.attempts) == (FALLBACK, True, 1)
+    assert reply.error == "HTTP 429 RESOURCE_EXHAUSTED, retry after 30 s"
+    assert reply.latency_s < 2.5  # neither the 30 s asked for nor the 5 s deadline
+    assert len(await sim.gemini_requests()) == 1
+    [line] = warnings
+    assert "too late" in line
+
+
+async def test_retry_after_longer_than_the_longest_wait_gives_up_at_once(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    await sim.gemini_behaviour(fail_next=5, status=503, retry_after_s=5)
+    reply = await make_responder(ai_attempts=3, ai_timeout_s=30.0, ai_retry_max_s=1.0).reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts) == (True, 1)
+    assert reply.latency_s < 2.5
+    assert len(await sim.gemini_requests()) == 1
+
+
+async def test_a_hung_call_is_abandoned_and_retried(
+    simulator: Simulator, make_responder: MakeResponder, sim: SimulatorClient, warnings: list[str]
+) -> None:
+    responder = make_responder(ai_attempts=3, ai_call_timeout_s=0.5, **FAST)
+    await responder.check()  # a warm connection: the first call's set-up must not eat into its 0.5 s
+    await sim.gemini_behaviour(hang_next=1)
+    reply = await responder.reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts) == (False, 2)
+    assert 0.5 <= reply.latency_s < 5.0
+    assert [request["status"] for request in simulator.gemini.requests] == [None, 200]
+    [line] = warnings
+    assert line.startswith("Gemini call 1 of 3 failed (no answer within 0.5 s (AI_CALL_TIMEOUT_S))")
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 4])
+async def test_failed_calls_never_exceed_ai_attempts(
+    sim: SimulatorClient, make_responder: MakeResponder, attempts: int
+) -> None:
+    await sim.gemini_behaviour(fail_next=20, status=503)
+    reply = await make_responder(ai_attempts=attempts, **FAST).reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts) == (True, attempts)
+    assert len(await sim.gemini_requests()) == attempts
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+async def test_hung_calls_never_exceed_ai_attempts(
+    sim: SimulatorClient, make_responder: MakeResponder, attempts: int
+) -> None:
+    responder = make_responder(ai_attempts=attempts, ai_call_timeout_s=0.2, **FAST)
+    await responder.check()
+    await sim.gemini_behaviour(hang_next=20)
+    reply = await responder.reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts) == (True, attempts)
+    # At most: on a loaded machine a call can be given up before its request reaches the server.
+    assert 1 <= len(await sim.gemini_requests()) <= attempts
+
+
+async def test_an_unreachable_endpoint_is_retried_then_falls_back(simulator: Simulator) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        gemini_api_key="test-key",  # type: ignore[arg-type]
+        gemini_base_url="http://127.0.0.1:9/",  # discard port: nothing listens
+        fallback_reply=FALLBACK,
+        ai_attempts=2,
+        **FAST,  # type: ignore[arg-type]
+    )
+    responder = GeminiResponder.from_settings(settings)
+    try:
+        reply = await responder.reply(PROMPT)
+    finally:
+        await responder.close()
+    assert (reply.text, reply.attempts) == (FALLBACK, 2)
+    assert reply.error is not None and "Connect" in reply.error
+
+
+async def test_fallback_when_the_model_is_too_slow(
+    sim: SimulatorClient, make_responder: MakeResponder, warnings: list[str]
+) -> None:
     await sim.gemini_behaviour(delay_ms=3000)
     reply = await make_responder(ai_timeout_s=0.3).reply(PROMPT)
     assert (reply.text, reply.is_fallback) == (FALLBACK, True)
     assert reply.latency_s < 2.0
+    assert (reply.attempts, reply.error) == (1, "no answer within the 0.3 s deadline (AI_TIMEOUT_S)")
+    [line] = warnings
+    assert line.startswith("Gemini call 1 of 3 failed (no answer within the 0.3 s deadline")
 
 
 async def test_start_up_check_refuses_a_rejected_key(sim: SimulatorClient, make_responder: MakeResponder) -> None:
@@ -76,12 +218,26 @@ async def test_start_up_check_refuses_a_rejected_key(sim: SimulatorClient, make_
         await responder.check()
 
 
+async def test_start_up_check_gets_past_a_passing_overload(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    await sim.gemini_behaviour(fail_next=1, status=503)
+    await make_responder(**FAST).check()
+
+
+async def test_start_up_check_calls_exhausted_quota_unavailable(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    await sim.gemini_behaviour(fail_next=5, status=429)
+    with pytest.raises(Unavailable, match="Gemini is unavailable: HTTP 429"):
+        await make_responder(ai_attempts=2, **FAST).check()
+
+
 async def test_start_up_check_refuses_an_unreachable_endpoint(simulator: Simulator) -> None:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         gemini_api_key="test-key",  # type: ignore[arg-type]
         gemini_base_url="http://127.0.0.1:9/",  # discard port: nothing listens
         ai_timeout_s=5.0,
+        **FAST,  # type: ignore[arg-type]
     )
     responder = GeminiResponder.from_settings(settings)
     try:
@@ -89,3 +245,54 @@ async def test_start_up_check_refuses_an_unreachable_endpoint(simulator: Simulat
             await responder.check()
     finally:
         await responder.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (genai_errors.ClientError(400, {"error": {"code": 400}}), False),
+        (genai_errors.ClientError(401, {"error": {"code": 401}}), False),
+        (genai_errors.ClientError(404, {"error": {"code": 404}}), False),
+        (genai_errors.ClientError(408, {"error": {"code": 408}}), True),
+        (genai_errors.ClientError(429, {"error": {"code": 429}}), True),
+        (genai_errors.ServerError(500, {"error": {"code": 500}}), True),
+        (genai_errors.ServerError(503, {"error": {"code": 503}}), True),
+        (TimeoutError(), True),
+        (ConnectionResetError(), True),
+        (aiohttp.ServerDisconnectedError(), True),
+        (aiohttp.InvalidURL("gemini"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_what_is_worth_a_retry(error: BaseException, retryable: bool) -> None:
+    assert is_retryable(error) is retryable
+
+
+def test_retry_info_in_the_error_body_counts_as_retry_after() -> None:
+    """Gemini's 429 says how long to wait in google.rpc.RetryInfo, not always in a header."""
+    body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"},
+            ],
+        }
+    }
+    error = genai_errors.ClientError(429, body)
+    assert retry_after_of(error) == 37.0
+    assert describe_error(error) == "HTTP 429 RESOURCE_EXHAUSTED, retry after 37 s"
+    assert retry_after_of(genai_errors.ClientError(429, {"error": {"code": 429}})) is None
+    assert retry_after_of(TimeoutError()) is None
+
+
+@pytest.fixture
+def warnings() -> Iterator[list[str]]:
+    """The WARNING lines the responder logs, in order."""
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.rstrip("\n")), level="WARNING", format="{message}")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)

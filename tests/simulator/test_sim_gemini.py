@@ -14,6 +14,7 @@ from google.genai import errors, types
 from bot.simulator import Simulator
 
 MODEL = "gemini-2.5-flash"
+HI = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
 @pytest.fixture
@@ -63,6 +64,66 @@ async def test_injected_failures_raise_then_recover(client: genai.Client, call_a
         await client.aio.models.generate_content(model=MODEL, contents="hi")
     assert caught.value.code == 429
     assert len(await call_api("GET", "api/gemini/requests")) == 4
+
+
+async def test_failures_carry_retry_after_when_asked(
+    client: genai.Client, http: aiohttp.ClientSession, simulator: Simulator, call_api
+) -> None:
+    echo = await call_api("POST", "api/gemini/behaviour", {"fail_next": 2, "status": 429, "retry_after_s": 2})
+    assert echo == {"fail_next": 2, "status": 429, "delay_ms": 0.0, "retry_after_s": 2.0}
+    url = simulator.gemini_base_url + f"v1beta/models/{MODEL}:generateContent"
+    async with http.post(url, json=HI, headers={"x-goog-api-key": "test"}) as response:
+        assert (response.status, response.headers.get("Retry-After")) == (429, "2")
+    # What the bot reads: the SDK's error keeps the HTTP response, headers included.
+    with pytest.raises(errors.ClientError) as caught:
+        await client.aio.models.generate_content(model=MODEL, contents="hi")
+    assert caught.value.response.headers["Retry-After"] == "2"
+    async with http.post(url, json=HI, headers={"x-goog-api-key": "test"}) as response:
+        assert response.status == 200 and "Retry-After" not in response.headers
+
+    # A fraction of a second (not standard HTTP, but it keeps tests fast); without the field, no header.
+    await call_api("POST", "api/gemini/behaviour", {"fail_next": 1, "status": 503, "retry_after_s": 0.25})
+    async with http.post(url, json=HI, headers={"x-goog-api-key": "test"}) as response:
+        assert (response.status, response.headers.get("Retry-After")) == (503, "0.250")
+    await call_api("POST", "api/gemini/behaviour", {"fail_next": 1, "status": 503})
+    async with http.post(url, json=HI, headers={"x-goog-api-key": "test"}) as response:
+        assert response.status == 503 and "Retry-After" not in response.headers
+
+
+async def test_every_call_is_counted_with_its_outcome(
+    http: aiohttp.ClientSession, simulator: Simulator, call_api
+) -> None:
+    """Failed and abandoned calls are recorded too, so tests can count what a reply cost."""
+    url = simulator.gemini_base_url + f"v1beta/models/{MODEL}:generateContent"
+    await call_api("POST", "api/gemini/behaviour", {"fail_next": 1, "status": 500, "hang_next": 1})
+    with pytest.raises(TimeoutError):
+        async with http.post(
+            url, json=HI, headers={"x-goog-api-key": "test"}, timeout=aiohttp.ClientTimeout(total=0.5)
+        ):
+            pass  # hung: never answers
+    for expected in (500, 200):
+        async with http.post(url, json=HI, headers={"x-goog-api-key": "test"}) as response:
+            assert response.status == expected
+    requests = await call_api("GET", "api/gemini/requests")
+    assert [request["status"] for request in requests] == [None, 500, 200]
+    assert requests[0]["time"] <= requests[1]["time"] <= requests[2]["time"]
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"retry_after_s": "soon"}, "retry_after_s"),
+        ({"retry_after_s": -1}, "retry_after_s"),
+        ({"hang_next": -1}, "hang_next"),
+        ({"hang_next": True}, "hang_next"),
+    ],
+)
+async def test_new_behaviour_fields_are_checked(
+    http: aiohttp.ClientSession, simulator: Simulator, body: dict[str, object], mentions: str
+) -> None:
+    async with http.post(simulator.base_url + "api/gemini/behaviour", json=body) as response:
+        assert response.status == 400
+        assert mentions in (await response.json())["error"]
 
 
 async def test_delay_is_added_to_every_call(client: genai.Client, call_api) -> None:
