@@ -122,6 +122,11 @@ class Application:
         assert self.whatsapp is not None
         return await self.whatsapp.send_text(chat_id, text)
 
+    @property
+    def buffered(self) -> int:
+        """Incoming messages waiting in memory for the database to come back."""
+        return self._inbox.buffered if self._inbox is not None else 0
+
     async def wait_failed(self) -> None:
         """Returns only by raising why the daemon cannot go on (login given up, WhatsApp Web unreachable...)."""
         assert self.whatsapp is not None

@@ -11,11 +11,22 @@ from pymongo.errors import ServerSelectionTimeoutError
 class Outage:
     def __init__(self) -> None:
         self.down = False
-        self.refused = 0  # calls that met the outage
+        self.refused_calls: list[tuple[str, tuple[Any, ...]]] = []  # the calls that met the outage, with arguments
 
-    def check(self) -> None:
+    @property
+    def refused(self) -> int:
+        return len(self.refused_calls)
+
+    def refused_insert(self, **fields: Any) -> bool:
+        """Whether a document with these fields could not be inserted."""
+        return any(
+            name == "insert_one" and all(args[0].get(key) == value for key, value in fields.items())
+            for name, args in self.refused_calls
+        )
+
+    def check(self, call: str, args: tuple[Any, ...]) -> None:
         if self.down:
-            self.refused += 1
+            self.refused_calls.append((call, args))
             raise ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused (outage injected)")
 
 
@@ -36,7 +47,7 @@ class FlakyProxy:
         if callable(value):
 
             def call(*args: Any, **kwargs: Any) -> Any:
-                self._outage.check()
+                self._outage.check(name, args)
                 return value(*args, **kwargs)
 
             return call

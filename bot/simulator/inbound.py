@@ -32,6 +32,7 @@ class Incoming:
     text: str
     name: str | None
     msg_id: str | None
+    age_s: float = 0.0  # sent this long ago: it waited on WhatsApp's servers while nobody was online
 
 
 def parse_incoming(body: Any) -> Incoming:
@@ -49,6 +50,9 @@ def parse_incoming(body: Any) -> Incoming:
     msg_id = body.get("id")
     if msg_id is not None and (not isinstance(msg_id, str) or not _SHORT_ID_RE.match(msg_id)):
         raise BadInput('"id" must be 1-64 letters or digits (a WhatsApp message id such as 3EB0C767D26A8C1B1E5B)')
+    age_s = body.get("age_s", 0)
+    if isinstance(age_s, bool) or not isinstance(age_s, int | float) or not 0 <= age_s <= 10 * 365 * 86400:
+        raise BadInput('"age_s" must be a number of seconds ago, 0 or more (how long the message waited)')
     from_me = body.get("from_me", False)
     if not isinstance(from_me, bool):
         raise BadInput('"from_me" must be true or false')
@@ -75,7 +79,7 @@ def parse_incoming(body: Any) -> Incoming:
         chat = group_wid(group_id)
     else:
         raise BadInput('"group" must be true, false or a group id such as "120363000000000-1700000000"')
-    return Incoming(chat=chat, sender=contact_wid(number), text=text, name=name, msg_id=msg_id)
+    return Incoming(chat=chat, sender=contact_wid(number), text=text, name=name, msg_id=msg_id, age_s=float(age_s))
 
 
 def _own_target(raw: Any) -> str:

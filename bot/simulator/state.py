@@ -187,7 +187,7 @@ class SimState:
             sender=incoming.sender or self.own_wid,
             from_me=from_me,
             body=incoming.text,
-            t=self._clock(),
+            t=self._clock() - int(incoming.age_s),
             notify_name=incoming.name or "",
         )
         one_to_one = _phone_chat(message) is not None

@@ -70,6 +70,10 @@ class Database:
             raise StartupError("MONGODB_URI is not set (use mongodb://... or memory:// for a throwaway store)")
         return await cls.connect(settings.mongodb_uri, settings.mongodb_database, timeout_s=settings.mongodb_timeout_s)
 
+    @property
+    def name(self) -> str:
+        return str(self._db.name)
+
     @cached_property
     def contacts(self) -> ContactRepository:
         return ContactRepository(self._db["contacts"])
@@ -95,7 +99,7 @@ class Database:
 
     async def drop(self) -> None:
         """Delete the whole database (tests and tools only)."""
-        await self._client.drop_database(self._db.name)
+        await self._client.drop_database(self.name)
 
     async def close(self) -> None:
         result = self._client.close()

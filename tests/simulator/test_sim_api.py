@@ -26,6 +26,8 @@ async def _post(http: aiohttp.ClientSession, sim: Simulator, path: str, body: An
         ({"from": "15551234567", "text": "hi", "id": "not an id!"}, "id"),
         ({"from": "15551234567", "text": "hi", "group": True, "broadcast": True}, "broadcast"),
         ({"from_me": True, "text": "hi"}, "to"),
+        ({"from": "15551234567", "text": "hi", "age_s": -5}, "age_s"),
+        ({"from": "15551234567", "text": "hi", "age_s": "yesterday"}, "age_s"),
         (["not", "an", "object"], "object"),
     ],
 )
