@@ -97,7 +97,7 @@ class ConversationWorker:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._show_typing(contact.id), name=f"pipeline:{contact.id}:typing")
             reply = await self._generate(message, contact)
-        stored = await self._outbox.store(message, reply.text, fallback=reply.is_fallback)
+        stored = await self._outbox.store(message, reply)
         if await self._outbox.send(message, stored):
             await self._answered(message, fallback=reply.is_fallback, latency_s=reply.latency_s)
 

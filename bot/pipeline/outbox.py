@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from bot.ai import Reply
 from bot.errors import WhatsAppError
 from bot.pipeline.protocols import ChatActions
 from bot.storage import Database, Message
@@ -16,10 +17,12 @@ class Outbox:
         self._db = db
         self._chat = chat
 
-    async def store(self, answering: Message, text: str, *, fallback: bool = False) -> Message:
+    async def store(self, answering: Message, reply: Reply) -> Message:
         """answering -> reply-pending. Nothing is sent that is not recorded first: if this write fails, the
         caller stops and the message is answered once the database is back."""
-        return await self._db.messages.store_reply(answering, text, wa_key=new_message_id(), fallback=fallback)
+        return await self._db.messages.store_reply(
+            answering, reply.text, wa_key=new_message_id(), fallback=reply.is_fallback, error=reply.error
+        )
 
     async def send(self, answering: Message, reply: Message, *, maybe_sent: bool = False) -> bool:
         """Send a stored reply and record it; False (recorded as failed, logged) if WhatsApp refused it.

@@ -85,8 +85,11 @@ class MessageRepository:
         )
         return Message.from_mongo(raw) if raw else None
 
-    async def store_reply(self, inbound: Message, text: str, *, wa_key: str, fallback: bool = False) -> Message:
-        """answering -> reply-pending: the reply is stored `pending` with the id it will be sent with.
+    async def store_reply(
+        self, inbound: Message, text: str, *, wa_key: str, fallback: bool = False, error: str | None = None
+    ) -> Message:
+        """answering -> reply-pending: the reply is stored `pending` with the id it will be sent with (a fallback
+        reply with the `error` that made the model fail).
 
         Two writes: the reply first, so that a crash between them leaves an `answering` message whose pending
         reply `pending_reply` finds (and looks up before sending), never a reply-pending one without its reply.
@@ -99,6 +102,7 @@ class MessageRepository:
             wa_key=wa_key,
             in_reply_to=inbound.id,
             fallback=fallback,
+            error=error,
         )
         await self._collection.insert_one(reply.to_mongo())
         await self._move(inbound.id, (MessageStatus.ANSWERING,), MessageStatus.REPLY_PENDING, reply_id=reply.id)

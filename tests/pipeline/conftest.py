@@ -53,7 +53,7 @@ class EchoResponder:
     async def reply(self, prompt: Prompt) -> Reply:
         self.prompts.append(prompt)
         if self.fallback:
-            return Reply("sorry, later", is_fallback=True)
+            return Reply("sorry, later", is_fallback=True, attempts=3, error="HTTP 503 UNAVAILABLE")
         return Reply(f"echo: {prompt.turns[-1].text}")
 
     async def close(self) -> None:

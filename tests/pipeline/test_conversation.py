@@ -198,6 +198,7 @@ async def test_a_fallback_answer_is_stored_as_such(db: Database, chat: Recording
     assert stored is not None and stored.status is MessageStatus.FALLBACK
     reply = await db.messages.get(stored.reply_id or "")
     assert reply is not None and reply.fallback and reply.status is MessageStatus.SENT
+    assert reply.error == "HTTP 503 UNAVAILABLE"  # why the model could not answer
 
 
 async def test_database_outage_before_the_reply_is_stored_sends_nothing_and_resumes(
