@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import Application
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import MEMORY_URI, PROJECT_ROOT, Settings
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
+from bot.storage import Database
 from bot.whatsapp import ConnectionState, StateChange
 from bot.whatsapp.profile import chromium_pids
 
@@ -64,9 +65,15 @@ async def start_daemon() -> AsyncIterator[StartDaemon]:
 
     yield start
     for app in running:
-        if app.db is not None and not app.db.in_memory:
-            await app.db.drop()
         await app.stop()
+        # Through a client of its own: the app's is closed by now, also when the test stopped the app itself.
+        settings = app.settings
+        if settings.mongodb_uri and not settings.mongodb_uri.startswith(MEMORY_URI):
+            db = await Database.connect(settings.mongodb_uri, settings.mongodb_database)
+            try:
+                await db.drop()
+            finally:
+                await db.close()
 
 
 @pytest.fixture
