@@ -154,8 +154,9 @@ class Application:
 
     async def _after_storage_outage(self) -> None:
         assert self._inbox is not None and self._reconciler is not None and self.whatsapp is not None
-        await self._inbox.flush()
+        # The work cut short first: it is older than what waited in memory, and each contact keeps its order.
         await self._reconciler.resume()
+        await self._inbox.flush()
         self.whatsapp.catch_up()  # messages that did not fit in the buffer are still unread on WhatsApp
 
     async def stop(self) -> None:

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     )
     mongodb_database: Annotated[str, Field(min_length=1)] = Field("whatsapp_bot", description="database name")
     mongodb_timeout_s: Annotated[float, Field(gt=0)] = Field(
-        5.0, description="how long to wait for MongoDB before declaring it unreachable"
+        5.0, description="longest wait for one MongoDB operation before MongoDB counts as unreachable"
     )
 
     # AI

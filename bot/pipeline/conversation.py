@@ -76,7 +76,7 @@ class ConversationWorker:
             message = await self._db.messages.get(message_id)
             if message is None or message.status is not MessageStatus.REPLY_PENDING:
                 return  # settled already (answered, skipped...): a repeated queue entry
-        if (reply := await self._db.messages.pending_reply(message)) is not None:
+        if (reply := await self._db.messages.stored_reply(message)) is not None:
             await self._resume(message, reply)
             return
         if self._too_old(message):
@@ -102,7 +102,12 @@ class ConversationWorker:
             await self._answered(message, fallback=reply.is_fallback, latency_s=reply.latency_s)
 
     async def _resume(self, message: Message, reply: Message) -> None:
-        """The reply was stored before a crash or a stop: it may have gone out. Never send it twice, nor late."""
+        """The reply was stored before a crash, a stop or an outage: it may have gone out. Never send it twice,
+        nor late."""
+        if reply.wa_id is not None:  # recorded as sent; the message itself was not
+            await self._db.messages.record_sent(message, reply, wa_id=reply.wa_id)
+            await self._answered(message, fallback=reply.fallback)
+            return
         if self._too_old(message):
             if await self._outbox.find(message, reply):
                 logger.info("message {}: its reply had gone out before the restart", message.id)

@@ -8,7 +8,7 @@ from typing import Any
 
 from loguru import logger
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
 
 from bot.errors import StartupError, StorageUnavailable
 from bot.settings import MEMORY_URI, Settings
@@ -16,9 +16,10 @@ from bot.storage.contacts import ContactRepository
 from bot.storage.messages import MessageRepository
 from bot.storage.personas import PersonaRepository
 
-# What an unreachable server raises (no server, a dropped connection, a timeout, a primary stepping down): the
-# caller waits for the database to return. Any other PyMongoError is a bug or bad data, not an outage.
-OUTAGE_ERRORS = (ConnectionFailure,)
+# What an unreachable or hung server raises (no server, a dropped connection, an operation past its deadline, a
+# primary stepping down): the caller waits for the database to return. Any other PyMongoError is a bug or bad
+# data, not an outage.
+OUTAGE_ERRORS = (ConnectionFailure, ExecutionTimeout)
 
 # Every read path the bot has, and the index that serves it. Contacts and personas are read by _id only.
 INDEXES: dict[str, list[IndexModel]] = {
@@ -52,8 +53,14 @@ class Database:
 
             logger.warning("MONGODB_URI=memory://: using the in-memory store, NOTHING IS PERSISTED across restarts")
             return cls(AsyncMongoMockClient(tz_aware=True), name, in_memory=True)
+        # timeoutMS bounds every operation, not only finding a server: a server that hangs (paused, a network
+        # path lost without a reset) must become an outage, not a daemon waiting forever.
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=int(timeout_s * 1000), appname="whatsapp-bot"
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=int(timeout_s * 1000),
+            timeoutMS=int(timeout_s * 1000),
+            appname="whatsapp-bot",
         )
         try:
             await client.admin.command("ping")

@@ -78,10 +78,15 @@ class MessageRepository:
         )
         return Message.from_mongo(raw) if raw else None
 
-    async def pending_reply(self, inbound: Message) -> Message | None:
-        """The reply stored for `inbound` and not known to be sent: it is looked up before it is sent again."""
+    async def stored_reply(self, inbound: Message) -> Message | None:
+        """The reply stored for `inbound` that has not failed: pending (it may have gone out: look it up before
+        sending) or already sent (a crash came before the message itself was recorded as answered)."""
         raw = await self._collection.find_one(
-            {"in_reply_to": inbound.id, "direction": Direction.OUTBOUND.value, "status": MessageStatus.PENDING.value}
+            {
+                "in_reply_to": inbound.id,
+                "direction": Direction.OUTBOUND.value,
+                "status": {"$in": _values((MessageStatus.PENDING, *GONE_OUT))},
+            }
         )
         return Message.from_mongo(raw) if raw else None
 
@@ -92,7 +97,7 @@ class MessageRepository:
         reply with the `error` that made the model fail).
 
         Two writes: the reply first, so that a crash between them leaves an `answering` message whose pending
-        reply `pending_reply` finds (and looks up before sending), never a reply-pending one without its reply.
+        reply `stored_reply` finds (and looks up before sending), never a reply-pending one without its reply.
         """
         reply = Message(
             contact_id=inbound.contact_id,
@@ -111,8 +116,8 @@ class MessageRepository:
     async def record_sent(self, inbound: Message, reply: Message, *, wa_id: str) -> None:
         """pending -> sent for the reply (with WhatsApp's id), then reply-pending -> sent (or answered-by-fallback).
 
-        A crash between the two leaves the inbound message reply-pending with a sent reply: resuming it finds
-        the reply on WhatsApp by its id and records it, without sending.
+        A crash between the two leaves the inbound message reply-pending with a sent reply, which resuming it
+        records (the first write is then a no-op), without sending anything.
         """
         now = utc_now()
         await self._move(reply.id, (MessageStatus.PENDING,), MessageStatus.SENT, wa_id=wa_id, sent_at=now)

@@ -17,7 +17,7 @@ from bot.app import Application
 from bot.settings import MEMORY_URI, PROJECT_ROOT, Settings
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
-from bot.storage import Database
+from bot.storage import GONE_OUT, Database, Direction
 from bot.whatsapp import ConnectionState, StateChange
 from bot.whatsapp.profile import chromium_pids
 
@@ -25,6 +25,8 @@ READY_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 30.0
 RECOVERY_TIMEOUT_S = 60.0
 ANA = "15551234567"
+BEN = "15551230002"
+CARO = "15551230003"
 
 StartDaemon = Callable[[Settings], Awaitable[Application]]
 
@@ -223,3 +225,49 @@ def browser_processes(profile_dir: Path, kind: str | None = None) -> list[int]:
         if (wanted is None and b"--type=" not in cmdline) or (wanted is not None and wanted in cmdline):
             pids.append(pid)
     return pids
+
+
+async def answered_once(sim: SimulatorClient, db: Database, texts: dict[str, list[str]]) -> None:
+    """Each text got exactly one reply (the offline model quotes what it answers), nothing else went out,
+    and the store says so too."""
+
+    async def all_replied() -> bool:
+        for number, sent_texts in texts.items():
+            replies = await sim.sent(to=number)
+            if len(replies) < len(sent_texts):
+                return False
+        return True
+
+    await wait_until(all_replied, RECOVERY_TIMEOUT_S)
+    for number, sent_texts in texts.items():
+        replies = [reply.text for reply in await sim.sent(to=number)]
+        for text in sent_texts:
+            assert sum(text in reply for reply in replies) == 1, f"{text!r} answered {replies}"
+        assert len(replies) == len(sent_texts), replies
+        stored = await db.messages.for_contact(f"{number}@c.us")
+        inbound = [m for m in stored if m.direction is Direction.INBOUND]
+        assert sorted(m.text for m in inbound) == sorted(sent_texts)
+
+        async def settled(number: str = number) -> bool:
+            messages = await db.messages.for_contact(f"{number}@c.us")
+            return all(m.status in GONE_OUT for m in messages if m.direction is Direction.INBOUND)
+
+        await wait_until(settled, REPLY_TIMEOUT_S)
+        # Nothing went out that is not recorded as gone out.
+        recorded = [
+            m.text
+            for m in await db.messages.for_contact(f"{number}@c.us")
+            if m.direction is Direction.OUTBOUND and m.status in GONE_OUT
+        ]
+        assert sorted(recorded) == sorted(replies), (recorded, replies)
+
+
+async def gemini_calls_reach(sim: SimulatorClient, count: int) -> None:
+    async def reached() -> bool:
+        return len(await sim.gemini_requests()) >= count
+
+    await wait_until(reached, REPLY_TIMEOUT_S)
+
+
+async def has_replies(sim: SimulatorClient, number: str, count: int) -> bool:
+    return len(await sim.sent(to=number)) >= count

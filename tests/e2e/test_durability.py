@@ -17,20 +17,23 @@ import pytest
 from bot.app import Application
 from bot.settings import Settings
 from bot.simulator.client import SimulatorClient
-from bot.storage import GONE_OUT, Database, Direction, MessageStatus
+from bot.storage import Database, Direction, MessageStatus
 from bot.whatsapp import ConnectionState
 
 from ..storage_faults import FlakyProxy, Outage
+from ..wire import kill_server, needs_server_control, pause_server, resume_server, start_server
 from .conftest import (
+    ANA,
+    BEN,
+    CARO,
     READY_TIMEOUT_S,
-    RECOVERY_TIMEOUT_S,
-    REPLY_TIMEOUT_S,
+    answered_once,
     browser_processes,
+    gemini_calls_reach,
+    has_replies,
     signal_all,
     wait_until,
 )
-
-ANA, BEN, CARO = "15551230001", "15551230002", "15551230003"
 
 
 @pytest.fixture
@@ -47,41 +50,6 @@ async def daemon(settings: Settings, db: Database) -> AsyncIterator[Application]
         yield app
 
 
-async def answered_once(sim: SimulatorClient, db: Database, texts: dict[str, list[str]]) -> None:
-    """Each text got exactly one reply (the offline model quotes what it answers), nothing else went out,
-    and the store says so too."""
-
-    async def all_replied() -> bool:
-        for number, sent_texts in texts.items():
-            replies = await sim.sent(to=number)
-            if len(replies) < len(sent_texts):
-                return False
-        return True
-
-    await wait_until(all_replied, RECOVERY_TIMEOUT_S)
-    for number, sent_texts in texts.items():
-        replies = [reply.text for reply in await sim.sent(to=number)]
-        for text in sent_texts:
-            assert sum(text in reply for reply in replies) == 1, f"{text!r} answered {replies}"
-        assert len(replies) == len(sent_texts), replies
-        stored = await db.messages.for_contact(f"{number}@c.us")
-        inbound = [m for m in stored if m.direction is Direction.INBOUND]
-        assert sorted(m.text for m in inbound) == sorted(sent_texts)
-
-        async def settled(number: str = number) -> bool:
-            messages = await db.messages.for_contact(f"{number}@c.us")
-            return all(m.status in GONE_OUT for m in messages if m.direction is Direction.INBOUND)
-
-        await wait_until(settled, REPLY_TIMEOUT_S)
-        # Nothing went out that is not recorded as gone out.
-        recorded = [
-            m.text
-            for m in await db.messages.for_contact(f"{number}@c.us")
-            if m.direction is Direction.OUTBOUND and m.status in GONE_OUT
-        ]
-        assert sorted(recorded) == sorted(replies), (recorded, replies)
-
-
 async def link_once(settings: Settings, db: Database, sim: SimulatorClient) -> None:
     """Link the profile (a daemon started, linked, stopped), so that later daemons come up without a QR."""
     async with daemon(settings, db) as app:
@@ -89,13 +57,6 @@ async def link_once(settings: Settings, db: Database, sim: SimulatorClient) -> N
         await app.whatsapp.wait_for_state(ConnectionState.NEEDS_LOGIN, timeout_s=READY_TIMEOUT_S)
         await sim.link()
         await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
-
-
-async def gemini_calls_reach(sim: SimulatorClient, count: int) -> None:
-    async def reached() -> bool:
-        return len(await sim.gemini_requests()) >= count
-
-    await wait_until(reached, REPLY_TIMEOUT_S)
 
 
 _DEAD_LOOPS: list[asyncio.AbstractEventLoop] = []
@@ -155,7 +116,7 @@ async def test_kill_9_mid_reply_then_a_restart_answers_each_message_once(
     assert doomed.app.whatsapp is not None
     await doomed.run(doomed.app.whatsapp.wait_until_connected(READY_TIMEOUT_S))
     await sim.send(BEN, "ben before the crash", name="Ben")
-    await wait_until(lambda: _replied(sim, BEN, 1))
+    await wait_until(lambda: has_replies(sim, BEN, 1))
 
     await sim.gemini_behaviour(delay_ms=30_000)  # the model is slow: replies are in flight when the bot dies
     await sim.send(ANA, "ana first", name="Ana")
@@ -179,10 +140,6 @@ async def test_kill_9_mid_reply_then_a_restart_answers_each_message_once(
     # The ones in flight were taken twice (before and after the crash); the rest once.
     attempts = {m.text: m.attempts for m in await db.messages.for_contact(f"{ANA}@c.us") if m.text.startswith("ana")}
     assert attempts == {"ana first": 2, "ana second": 1}
-
-
-async def _replied(sim: SimulatorClient, number: str, count: int) -> bool:
-    return len(await sim.sent(to=number)) >= count
 
 
 async def test_stop_lets_replies_in_flight_finish_keeps_storing_and_the_next_start_answers_the_rest(
@@ -275,7 +232,7 @@ async def test_a_database_outage_loses_nothing_and_sends_nothing_unrecorded(
         assert app.whatsapp is not None
         await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
         await sim.send(ANA, "ana before the outage", name="Ana")
-        await wait_until(lambda: _replied(sim, ANA, 1))
+        await wait_until(lambda: has_replies(sim, ANA, 1))
 
         # Down while a reply is being generated, and while new messages arrive.
         await sim.gemini_behaviour(delay_ms=1000)
@@ -304,3 +261,36 @@ async def test_a_database_outage_loses_nothing_and_sends_nothing_unrecorded(
         assert app.buffered == 0 and app.storage.up
     [ben] = [m for m in await db.messages.for_contact(f"{BEN}@c.us") if m.direction is Direction.INBOUND]
     assert ben.attempts == 2  # cut by the outage after the model answered, then answered once
+
+
+@needs_server_control
+@pytest.mark.parametrize("fault", ["killed", "paused"])
+async def test_the_database_server_going_away_loses_nothing(
+    settings: Settings, db: Database, sim: SimulatorClient, fault: str
+) -> None:
+    """The wire lane's real server process killed (connections refused) or paused (nothing answers)."""
+    await link_once(settings, db, sim)
+    async with daemon(settings.model_copy(update={"mongodb_timeout_s": 1.0}), db) as app:
+        assert app.whatsapp is not None and app.storage is not None
+        await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
+        await sim.send(ANA, "ana before the outage", name="Ana")
+        await wait_until(lambda: has_replies(sim, ANA, 1))
+
+        if fault == "killed":
+            await kill_server()
+        else:
+            pause_server()
+        try:
+            await sim.send(ANA, "ana during the outage", name="Ana")
+            await sim.send(BEN, "ben during the outage", name="Ben")
+            await wait_until(lambda: app.buffered == 2)
+            assert not app.storage.up and await sim.sent(to=BEN) == []
+        finally:
+            if fault == "killed":
+                await start_server()
+            else:
+                resume_server()
+        await answered_once(
+            sim, db, {ANA: ["ana before the outage", "ana during the outage"], BEN: ["ben during the outage"]}
+        )
+        assert app.buffered == 0 and app.storage.up

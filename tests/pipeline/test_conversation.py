@@ -132,6 +132,26 @@ async def test_crash_between_sent_and_recorded_sends_nothing_more(
     assert chat.read == [("ana@c.us", "W1")]
 
 
+async def test_crash_between_recording_the_reply_and_its_message_sends_nothing_more(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    inbound = await receive(db, "W1", "ana@c.us", "hello")
+    taken = await db.messages.take(inbound.id)
+    assert taken is not None
+    reply = await db.messages.store_reply(taken, "the first answer", wa_key="3EB0DDDDDDDDDDDDDDDD")
+    wa_id = await chat.send_text("ana@c.us", reply.text, message_id="3EB0DDDDDDDDDDDDDDDD")
+    # The reply's own record was written; the database went away before the message's.
+    await db.messages._move(reply.id, (MessageStatus.PENDING,), MessageStatus.SENT, wa_id=wa_id)
+
+    await worker(db, responder, chat)(inbound.id)
+
+    assert chat.sent == [("ana@c.us", "the first answer")] and responder.prompts == []
+    assert await states(db, "ana@c.us") == [
+        (Direction.INBOUND, MessageStatus.SENT),
+        (Direction.OUTBOUND, MessageStatus.SENT),
+    ]
+
+
 async def test_crash_after_storing_the_reply_sends_the_stored_one(
     db: Database, responder: EchoResponder, chat: RecordingChat
 ) -> None:
