@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot.pipeline import ConversationWorker, Outbox
 from bot.storage import Database, Direction, Message, MessageStatus
 from bot.storage.health import StorageHealth
+from bot.whatsapp.events import new_message_id
 
 from ..storage_faults import FlakyProxy, Outage
 from .conftest import EchoResponder, RecordingChat
@@ -44,6 +45,22 @@ async def receive(
 
 async def states(db: Database, contact_id: str) -> list[tuple[Direction, MessageStatus]]:
     return [(m.direction, m.status) for m in await db.messages.for_contact(contact_id)]
+
+
+ANSWERED_ONCE = [(Direction.INBOUND, MessageStatus.SENT), (Direction.OUTBOUND, MessageStatus.SENT)]
+
+
+async def crashed_with_reply(
+    db: Database, inbound: Message, text: str, *, sent_through: RecordingChat | None = None
+) -> tuple[Message, str | None]:
+    """A process took `inbound`, stored `text` as its reply and (with `sent_through`) sent it, then died."""
+    taken = await db.messages.take(inbound.id)
+    assert taken is not None
+    reply = await db.messages.store_reply(taken, text, wa_key=new_message_id())
+    if sent_through is None:
+        return reply, None
+    assert reply.wa_key is not None
+    return reply, await sent_through.send_text(inbound.contact_id, text, message_id=reply.wa_key)
 
 
 async def test_reply_is_stored_with_its_id_before_it_is_sent_and_read_comes_last(
@@ -116,19 +133,13 @@ async def test_crash_between_sent_and_recorded_sends_nothing_more(
     db: Database, responder: EchoResponder, chat: RecordingChat
 ) -> None:
     inbound = await receive(db, "W1", "ana@c.us", "hello")
-    taken = await db.messages.take(inbound.id)
-    assert taken is not None
-    reply = await db.messages.store_reply(taken, "the first answer", wa_key="3EB0AAAAAAAAAAAAAAAA")
-    await chat.send_text("ana@c.us", reply.text, message_id="3EB0AAAAAAAAAAAAAAAA")  # went out; then kill -9
+    await crashed_with_reply(db, inbound, "the first answer", sent_through=chat)  # went out; then kill -9
 
     await worker(db, responder, chat)(inbound.id)
 
     assert chat.sent == [("ana@c.us", "the first answer")]  # not twice
     assert responder.prompts == []  # and no new answer asked for
-    assert await states(db, "ana@c.us") == [
-        (Direction.INBOUND, MessageStatus.SENT),
-        (Direction.OUTBOUND, MessageStatus.SENT),
-    ]
+    assert await states(db, "ana@c.us") == ANSWERED_ONCE
     assert chat.read == [("ana@c.us", "W1")]
 
 
@@ -136,38 +147,28 @@ async def test_crash_between_recording_the_reply_and_its_message_sends_nothing_m
     db: Database, responder: EchoResponder, chat: RecordingChat
 ) -> None:
     inbound = await receive(db, "W1", "ana@c.us", "hello")
-    taken = await db.messages.take(inbound.id)
-    assert taken is not None
-    reply = await db.messages.store_reply(taken, "the first answer", wa_key="3EB0DDDDDDDDDDDDDDDD")
-    wa_id = await chat.send_text("ana@c.us", reply.text, message_id="3EB0DDDDDDDDDDDDDDDD")
+    reply, wa_id = await crashed_with_reply(db, inbound, "the first answer", sent_through=chat)
     # The reply's own record was written; the database went away before the message's.
+    assert wa_id is not None
     await db.messages._move(reply.id, (MessageStatus.PENDING,), MessageStatus.SENT, wa_id=wa_id)
 
     await worker(db, responder, chat)(inbound.id)
 
     assert chat.sent == [("ana@c.us", "the first answer")] and responder.prompts == []
-    assert await states(db, "ana@c.us") == [
-        (Direction.INBOUND, MessageStatus.SENT),
-        (Direction.OUTBOUND, MessageStatus.SENT),
-    ]
+    assert await states(db, "ana@c.us") == ANSWERED_ONCE
 
 
 async def test_crash_after_storing_the_reply_sends_the_stored_one(
     db: Database, responder: EchoResponder, chat: RecordingChat
 ) -> None:
     inbound = await receive(db, "W1", "ana@c.us", "hello")
-    taken = await db.messages.take(inbound.id)
-    assert taken is not None
-    await db.messages.store_reply(taken, "the stored answer", wa_key="3EB0BBBBBBBBBBBBBBBB")
+    await crashed_with_reply(db, inbound, "the stored answer")
 
     await worker(db, responder, chat)(inbound.id)
 
     assert chat.sent == [("ana@c.us", "the stored answer")]
     assert responder.prompts == []
-    assert await states(db, "ana@c.us") == [
-        (Direction.INBOUND, MessageStatus.SENT),
-        (Direction.OUTBOUND, MessageStatus.SENT),
-    ]
+    assert await states(db, "ana@c.us") == ANSWERED_ONCE
 
 
 async def test_old_messages_go_stale_are_reported_and_never_answered(
@@ -186,19 +187,13 @@ async def test_an_old_message_whose_reply_went_out_is_recorded_answered_not_stal
     db: Database, responder: EchoResponder, chat: RecordingChat
 ) -> None:
     old = await receive(db, "W1", "ana@c.us", "hello", age=timedelta(days=3))
-    taken = await db.messages.take(old.id)
-    assert taken is not None
-    reply = await db.messages.store_reply(taken, "answer", wa_key="3EB0CCCCCCCCCCCCCCCC")
-    await chat.send_text("ana@c.us", reply.text, message_id="3EB0CCCCCCCCCCCCCCCC")
+    await crashed_with_reply(db, old, "answer", sent_through=chat)
     stale: list[Message] = []
 
     await worker(db, responder, chat, stale=stale)(old.id)
 
     assert stale == [] and len(chat.sent) == 1
-    assert await states(db, "ana@c.us") == [
-        (Direction.INBOUND, MessageStatus.SENT),
-        (Direction.OUTBOUND, MessageStatus.SENT),
-    ]
+    assert await states(db, "ana@c.us") == ANSWERED_ONCE
 
 
 async def test_media_is_skipped_with_its_reason_and_left_unread(
