@@ -123,9 +123,11 @@ class Application:
         return await self.whatsapp.send_text(chat_id, text)
 
     @property
-    def buffered(self) -> int:
-        """Incoming messages waiting in memory for the database to come back."""
-        return self._inbox.buffered if self._inbox is not None else 0
+    def inbox(self) -> Inbox:
+        """Where incoming messages are stored (or buffered while the database is down)."""
+        if self._inbox is None:
+            raise RuntimeError("the application is not started")
+        return self._inbox
 
     async def wait_failed(self) -> None:
         """Returns only by raising why the daemon cannot go on (login given up, WhatsApp Web unreachable...)."""

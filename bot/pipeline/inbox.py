@@ -28,6 +28,7 @@ class Inbox:
         self._waiting: deque[IncomingMessage] = deque()
         self._buffer_size = buffer_size
         self._overflowed = False
+        self.left_unread = 0  # messages that found the buffer full: WhatsApp keeps them unread for a catch-up
 
     @property
     def buffered(self) -> int:
@@ -68,6 +69,7 @@ class Inbox:
         if len(self._waiting) < self._buffer_size:
             self._waiting.append(incoming)
             return
+        self.left_unread += 1
         if not self._overflowed:
             self._overflowed = True
             logger.warning(

@@ -45,6 +45,11 @@ TYPING_JS = "async (chatId) => { await WPP.chat.markIsComposing(chatId); }"
 PAIRING_CODE_JS = "(phone) => WPP.conn.genLinkDeviceCodeForPhoneNumber(phone)"
 
 
+def own_message_key(chat_id: str, message_id: str) -> str:
+    """WhatsApp's serialized id of a message this account sent (fromMe_chat_id)."""
+    return f"true_{chat_id}_{message_id}"
+
+
 class WhatsAppClient:
     def __init__(
         self,
@@ -150,7 +155,7 @@ class WhatsAppClient:
         that died, may have gone out) the chat is searched for that id first, and a message found is not sent.
         """
         message_id = message_id or new_message_id()
-        key = f"true_{chat_id}_{message_id}"
+        key = own_message_key(chat_id, message_id)
         unsure = maybe_sent  # a previous try may have gone out
         while True:
             bridge = await self._connected_bridge()
@@ -182,7 +187,7 @@ class WhatsAppClient:
     async def find_sent(self, chat_id: str, message_id: str) -> str | None:
         """WhatsApp's id of the message the bot sent to `chat_id` with `message_id`, or None if it never went
         out. Waits for the connection, like sending."""
-        key = f"true_{chat_id}_{message_id}"
+        key = own_message_key(chat_id, message_id)
         while True:
             bridge = await self._connected_bridge()
             try:
