@@ -16,6 +16,27 @@
     if (typeof value === 'string') return value;
     return value._serialized || String(value);
   };
+  // The account's own ids: its phone-number id and, where WhatsApp addresses people by linked ids (LID), that
+  // one too; a mention of either is a mention of the operator's number. Read when needed: they exist only once
+  // linked, and a relink may bring another account.
+  const ownIds = () => {
+    const ids = [];
+    for (const name of ['getMyUserId', 'getMyUserLid']) {
+      try {
+        const id = typeof WPP.conn[name] === 'function' ? serialized(WPP.conn[name]()) : null;
+        if (id) ids.push(id);
+      } catch (error) {
+        // Not linked yet, or this WhatsApp Web has no LID: that id cannot be mentioned.
+      }
+    }
+    return ids;
+  };
+  const mentionsMe = (msg) => {
+    const mentioned = Array.isArray(msg.mentionedJidList) ? msg.mentionedJidList.map(serialized) : [];
+    if (mentioned.length === 0) return false;
+    const mine = ownIds();
+    return mentioned.some((id) => mine.includes(id));
+  };
   const plainMessage = (msg) => ({
     id: serialized(msg.id),
     fromMe: Boolean(msg.id && msg.id.fromMe),
@@ -30,6 +51,7 @@
     isStatusV3: Boolean(msg.isStatusV3),
     broadcast: Boolean(msg.broadcast),
     isNewMsg: msg.isNewMsg !== false,
+    mentionsMe: mentionsMe(msg),
   });
   const plainAuthCode = (code) => (code ? { ref: code.ref, fullCode: code.fullCode } : null);
 
@@ -73,9 +95,13 @@
     }
   };
 
-  // Unread messages of one-to-one chats: what arrived while nobody listened (page closed, offline, reloading).
+  // Unread messages of one-to-one chats and groups: what arrived while nobody listened (page closed, offline,
+  // reloading). Which of them to answer is the bot's decision, as for live messages.
   const unread = async (perChat) => {
-    const chats = await WPP.chat.list({ onlyWithUnreadMessage: true, onlyUsers: true });
+    const chats = [
+      ...(await WPP.chat.list({ onlyWithUnreadMessage: true, onlyUsers: true })),
+      ...(await WPP.chat.list({ onlyWithUnreadMessage: true, onlyGroups: true })),
+    ];
     const found = [];
     for (const chat of chats) {
       const messages = await WPP.chat.getMessages(chat.id, { count: perChat, onlyUnread: true });

@@ -19,7 +19,7 @@ UNREAD_PER_CHAT = 50
 
 
 async def read_unread(bridge: PageBridge, *, timeout_s: float) -> list[IncomingMessage]:
-    """The unread messages of one-to-one chats that the bot answers, oldest first within each chat."""
+    """The unread messages of one-to-one chats and groups, oldest first within each chat; never own messages."""
     raw = await bridge.call(UNREAD_JS, UNREAD_PER_CHAT, timeout_s=timeout_s, action="read unread chats")
     found = []
     for item in raw or []:
@@ -28,6 +28,8 @@ async def read_unread(bridge: PageBridge, *, timeout_s: float) -> list[IncomingM
         except ValidationError as error:
             logger.warning("ignored an unread message in an unexpected shape: {}", error)
             continue
-        if message is not None:
+        # Unread is counted from the end of a chat, so the window can hold replies the bot sent without marking
+        # the chat read; they are not news, and an own message is never a takeover found after the fact.
+        if message is not None and not message.from_me:
             found.append(message)
     return found

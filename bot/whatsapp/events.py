@@ -15,17 +15,29 @@ def new_message_id() -> str:
 
 
 class IncomingMessage(BaseModel):
-    """A message a contact sent to the operator in a one-to-one chat: a text, or media with its caption."""
+    """A message in a chat the bot may answer: a text, or media with its caption.
+
+    Most are a contact writing to the operator in a one-to-one chat. Two other kinds come through for the
+    pipeline's rules: group messages from others (`is_group`, `author`, `mentions_me`) and the account's own
+    messages in one-to-one chats (`from_me`): the bot's own sends echoed back, and the operator typing on the
+    phone, which is how a human takeover is noticed.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     wa_id: str = Field(description="WhatsApp's serialized message id, unique")
-    chat_id: str = Field(description="the contact's chat id, e.g. 15551234567@c.us")
-    phone: str
-    push_name: str | None = None
+    chat_id: str = Field(description="the conversation: the contact's chat id (15551234567@c.us) or the group's")
+    phone: str = Field(description="the contact's number; in a group, the author's")
+    push_name: str | None = Field(None, description="the writer's WhatsApp name; None for own messages")
     text: str = Field(description="the text, or a media message's caption (may be empty)")
     kind: str = Field("chat", description="WhatsApp's message type: chat (a text), image, ptt, sticker...")
     sent_at: datetime
+    is_group: bool = Field(False, description="written in a group; chat_id is then the group's id")
+    author: str | None = Field(None, description="in a group, the writer's id (15551234567@c.us)")
+    mentions_me: bool = Field(False, description="the account's own number is among the message's mentions")
+    from_me: bool = Field(
+        False, description="written by this account: a reply the bot sent, or the operator typing on the phone"
+    )
 
 
 class MessageAck(BaseModel):
@@ -74,10 +86,12 @@ class PageMessage(BaseModel):
     isStatusV3: bool = False
     broadcast: bool = False
     isNewMsg: bool = True
+    mentionsMe: bool = False
 
 
 # Servers of one-to-one chats: phone-number ids and WhatsApp's newer linked ids.
 PERSONAL_CHAT_SERVERS = ("c.us", "lid")
+GROUP_SERVER = "g.us"
 # What a person sends. Everything else in a chat (encryption notices, calls, deleted or not yet decrypted
 # messages, system notes) is WhatsApp talking, not the contact.
 CONTENT_TYPES = frozenset(
@@ -87,17 +101,33 @@ CONTENT_TYPES = frozenset(
 
 
 def to_incoming(raw: PageMessage, *, from_history: bool = False) -> IncomingMessage | None:
-    """Keep only what contacts send in personal chats: not our own, not groups, not statuses, not system notes.
+    """What a person wrote in a one-to-one chat or a group; None for everything the bot never looks at.
 
+    Kept: contacts' messages in one-to-one chats; group messages from others (with their author and whether
+    they mention the account); the account's own messages in one-to-one chats. Dropped: status posts,
+    broadcast lists, newsletters, system notes, own messages in groups, and group messages that name no author.
     Events must be new messages; messages read back from a chat (`from_history`, the unread ones) need not be.
     Media comes through with its caption as text: the pipeline decides what to do with it.
     """
-    if raw.fromMe or raw.isGroupMsg or raw.isStatusV3 or raw.broadcast or not (raw.isNewMsg or from_history):
+    if raw.isStatusV3 or raw.broadcast or not (raw.isNewMsg or from_history):
         return None
     if raw.type not in CONTENT_TYPES or not raw.chatId:
         return None
     user, _, server = raw.chatId.partition("@")
-    if server not in PERSONAL_CHAT_SERVERS or not user:
+    if not user:
+        return None
+    author: str | None = None
+    if raw.isGroupMsg or server == GROUP_SERVER:
+        # An own message in a group hands no contact over to the operator, so nothing needs it.
+        if server != GROUP_SERVER or raw.fromMe:
+            return None
+        author_user, _, author_server = (raw.author or "").partition("@")
+        if not author_user or author_server not in PERSONAL_CHAT_SERVERS:
+            return None
+        author, phone = raw.author, author_user
+    elif server in PERSONAL_CHAT_SERVERS:
+        phone = user
+    else:
         return None
     # A media message's body is its thumbnail (base64), never text.
     text = (raw.body if raw.type == "chat" else raw.caption) or ""
@@ -105,9 +135,14 @@ def to_incoming(raw: PageMessage, *, from_history: bool = False) -> IncomingMess
     return IncomingMessage(
         wa_id=raw.id,
         chat_id=raw.chatId,
-        phone=user,
-        push_name=raw.notifyName,
+        phone=phone,
+        # On an own message this is the operator's name, which must not become the contact's.
+        push_name=None if raw.fromMe else raw.notifyName,
         text=text,
         kind=raw.type,
         sent_at=sent_at,
+        is_group=author is not None,
+        author=author,
+        mentions_me=raw.mentionsMe and not raw.fromMe,
+        from_me=raw.fromMe,
     )

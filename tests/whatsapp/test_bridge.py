@@ -129,3 +129,36 @@ async def test_a_qr_that_went_idle_before_the_bridge_is_reported_idle(
         await bridged.js(IDLE_IN_PAGE)
         await install_bridge(bridged.page, DEFAULT_WA_JS)
         await bridged.wait_for_status(loaded=True, idle=True, authenticated=False)
+
+
+def message_events(bridged: BridgePage) -> list[dict[str, Any]]:
+    return [payload for kind, payload in bridged.events if kind == "message"]
+
+
+async def test_group_mentions_of_the_own_number_and_own_messages_are_forwarded(
+    bridge_page: BridgePage, sim: SimulatorClient
+) -> None:
+    ben = "15557654321"
+    await sim.send(ANA, "@15550000000 are you there?", group=True, mention_me=True)
+    await sim.send(ANA, f"@{ben} not you", group=True, mentions=[ben])
+    await sim.send(ANA, "no mention", group=True)
+    await sim.send_from_phone(ANA, "typed on the phone")
+    await bridge_page.wait_for_messages(4)
+    mentioned, other, plain, own = message_events(bridge_page)
+    assert mentioned["isGroupMsg"] is True and mentioned["author"] == ANA_CHAT
+    assert mentioned["chatId"].endswith("@g.us")
+    assert [mentioned["mentionsMe"], other["mentionsMe"], plain["mentionsMe"]] == [True, False, False]
+    assert own["fromMe"] is True and own["chatId"] == ANA_CHAT and own["mentionsMe"] is False
+
+
+async def test_unread_groups_are_read_back_with_their_flags(bridge_page: BridgePage, sim: SimulatorClient) -> None:
+    await sim.send(ANA, "direct", name="Ana")
+    await sim.send(ANA, "in the group", group=True, mention_me=True)
+    await sim.send_media(ANA, "image", caption="a caption")
+    await bridge_page.wait_for_messages(3)
+    unread = await bridge_page.js("() => window.__waBot.unread(50)")
+    assert sorted((m["type"], m["caption"] or m["body"], m["isGroupMsg"], m["mentionsMe"]) for m in unread) == [
+        ("chat", "direct", False, False),
+        ("chat", "in the group", True, True),
+        ("image", "a caption", False, False),
+    ]
