@@ -76,6 +76,16 @@ class SimulatorClient:
         body = {"from": number, "text": text, **({"name": name} if name else {}), **extra}
         return str((await self._call("POST", "api/messages", body))["id"])
 
+    async def send_media(self, number: str, kind: str, *, caption: str | None = None, **extra: Any) -> str:
+        """A contact sends media (image, ptt, sticker, location...), with a caption where WhatsApp allows one."""
+        body = {"from": number, "type": kind, **({"caption": caption} if caption is not None else {}), **extra}
+        return str((await self._call("POST", "api/messages", body))["id"])
+
+    async def send_from_phone(self, to: str, text: str, **extra: Any) -> str:
+        """The operator types a message to `to` on the phone (an own message, not sent by the bot)."""
+        body = {"from_me": True, "to": to, "text": text, **extra}
+        return str((await self._call("POST", "api/messages", body))["id"])
+
     async def sent(self, to: str | None = None) -> list[SentMessage]:
         params = {"to": to} if to else None
         return [SentMessage.model_validate(item) for item in await self._call("GET", "api/sent", params=params)]

@@ -1,4 +1,5 @@
-"""Checking a POST /api/messages body: a contact's message, a status post, or the operator typing on the phone."""
+"""Checking a POST /api/messages body: a contact's message (text or media, mentions), a status post, or the
+operator typing on the phone."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from bot.simulator.ids import (
 )
 
 MAX_TEXT_CHARS = 65_536
+MAX_MENTIONS = 256
 DEFAULT_GROUP = "120363000000000-1700000000"
 _SHORT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+# Media types (MsgModel.type) a contact can send; the ones WhatsApp lets carry a caption.
+MEDIA_TYPES = frozenset({"image", "video", "audio", "ptt", "document", "sticker", "location", "vcard"})
+CAPTION_TYPES = frozenset({"image", "video", "document"})
 
 
 class BadInput(ValueError):
@@ -33,17 +38,16 @@ class Incoming:
     name: str | None
     msg_id: str | None
     age_s: float = 0.0  # sent this long ago: it waited on WhatsApp's servers while nobody was online
+    kind: str = "chat"  # MsgModel.type; for media, `text` is the caption (may be empty)
+    mentions: tuple[str, ...] = ()  # wids of the people mentioned
+    mention_me: bool = False  # the operator's own number is mentioned too (the state knows which it is)
 
 
 def parse_incoming(body: Any) -> Incoming:
     """Validate the JSON body; raises BadInput with a message meant for the person who wrote the request."""
     if not isinstance(body, dict):
         raise BadInput("body must be a JSON object")
-    text = body.get("text")
-    if not isinstance(text, str) or not text:
-        raise BadInput('"text" is required and must be a non-empty string')
-    if len(text) > MAX_TEXT_CHARS:
-        raise BadInput(f'"text" is longer than {MAX_TEXT_CHARS} characters')
+    kind, text = _content(body)
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise BadInput('"name" must be a string')
@@ -53,11 +57,21 @@ def parse_incoming(body: Any) -> Incoming:
     age_s = body.get("age_s", 0)
     if isinstance(age_s, bool) or not isinstance(age_s, int | float) or not 0 <= age_s <= 10 * 365 * 86400:
         raise BadInput('"age_s" must be a number of seconds ago, 0 or more (how long the message waited)')
+    mentions, mention_me = _mentions(body)
     from_me = body.get("from_me", False)
     if not isinstance(from_me, bool):
         raise BadInput('"from_me" must be true or false')
     if from_me:
-        return Incoming(chat=_own_target(body.get("to")), sender=None, text=text, name=None, msg_id=msg_id)
+        return Incoming(
+            chat=_own_target(body.get("to")),
+            sender=None,
+            text=text,
+            name=None,
+            msg_id=msg_id,
+            kind=kind,
+            mentions=mentions,
+            mention_me=mention_me,
+        )
 
     if "from" not in body:
         raise BadInput('"from" is required: the sender\'s phone number, digits only (e.g. "15551234567")')
@@ -79,7 +93,59 @@ def parse_incoming(body: Any) -> Incoming:
         chat = group_wid(group_id)
     else:
         raise BadInput('"group" must be true, false or a group id such as "120363000000000-1700000000"')
-    return Incoming(chat=chat, sender=contact_wid(number), text=text, name=name, msg_id=msg_id, age_s=float(age_s))
+    return Incoming(
+        chat=chat,
+        sender=contact_wid(number),
+        text=text,
+        name=name,
+        msg_id=msg_id,
+        age_s=float(age_s),
+        kind=kind,
+        mentions=mentions,
+        mention_me=mention_me,
+    )
+
+
+def _content(body: dict[str, Any]) -> tuple[str, str]:
+    """(type, text): a text needs "text"; media ("type": "image"...) takes an optional "caption" instead."""
+    kind = body.get("type", "chat")
+    if kind == "chat":
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            raise BadInput('"text" is required and must be a non-empty string')
+        if "caption" in body:
+            raise BadInput('"caption" goes with media ("type": "image"...); a text message has only "text"')
+    elif kind in MEDIA_TYPES:
+        if "text" in body:
+            raise BadInput(f'a {kind} message has no "text"; send its caption as "caption"')
+        text = body.get("caption", "")
+        if not isinstance(text, str):
+            raise BadInput('"caption" must be a string')
+        if text and kind not in CAPTION_TYPES:
+            raise BadInput(f"WhatsApp has no caption on {kind} messages (only {', '.join(sorted(CAPTION_TYPES))})")
+    else:
+        raise BadInput(f'"type" must be "chat" or one of {", ".join(sorted(MEDIA_TYPES))}, got {kind!r}')
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadInput(f'"text" is longer than {MAX_TEXT_CHARS} characters')
+    return kind, text
+
+
+def _mentions(body: dict[str, Any]) -> tuple[tuple[str, ...], bool]:
+    """ "mentions": numbers of people mentioned; "mention_me": the operator's own number is one of them."""
+    raw = body.get("mentions", [])
+    if not isinstance(raw, list) or len(raw) > MAX_MENTIONS:
+        raise BadInput(f'"mentions" must be a list of at most {MAX_MENTIONS} phone numbers (digits)')
+    mentions: list[str] = []
+    for item in raw:
+        number = normalise_number(item)
+        if number is None:
+            raise BadInput(f'"mentions" must hold phone numbers made of digits, got {item!r}')
+        if contact_wid(number) not in mentions:
+            mentions.append(contact_wid(number))
+    mention_me = body.get("mention_me", False)
+    if not isinstance(mention_me, bool):
+        raise BadInput('"mention_me" must be true or false')
+    return tuple(mentions), mention_me
 
 
 def _own_target(raw: Any) -> str:

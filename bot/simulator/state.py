@@ -189,6 +189,8 @@ class SimState:
             body=incoming.text,
             t=self._clock() - int(incoming.age_s),
             notify_name=incoming.name or "",
+            kind=incoming.kind,
+            mentions=self._mentions(incoming),
         )
         one_to_one = _phone_chat(message) is not None
         # Typing on the phone reads the chat there, and the read state syncs to every device.
@@ -199,6 +201,12 @@ class SimState:
             self._unsynced.append(message)
             pushes.append(self._status_push())
         return message.key, pushes
+
+    def _mentions(self, incoming: Incoming) -> tuple[str, ...]:
+        """The mentioned wids; "mention_me" names the account's own number, whatever the operator number is."""
+        if incoming.mention_me and self.own_wid not in incoming.mentions:
+            return (*incoming.mentions, self.own_wid)
+        return incoming.mentions
 
     def _distribute(self, message: Message) -> list[Push]:
         """A new message to the reachable pages: an event for main-ready ones, a silent sync for the others."""

@@ -13,11 +13,14 @@ ACK_READ = 3
 
 # What a page loads per chat when it opens or links (the real site also loads a recent window only).
 HISTORY_PER_CHAT = 1000
+# A media message's body is a base64 JPEG thumbnail on the real site, never text; a tiny one stands in for it.
+THUMBNAIL = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAx"
+THUMBNAIL_TYPES = frozenset({"image", "video", "sticker", "document", "location"})
 
 
 @dataclass
 class Message:
-    """One text message in a chat, from the operator's account point of view."""
+    """One message in a chat, from the operator's account point of view: a text, or media with its caption."""
 
     msg_id: str
     chat: str
@@ -30,6 +33,8 @@ class Message:
     by_bot: bool = False
     delivered: bool = False  # synced to a bot page (as an event, in a silent sync or in its history)
     seq: int = 0  # order of arrival in the account, from 1
+    kind: str = "chat"  # MsgModel.type
+    mentions: tuple[str, ...] = ()  # wids, as MsgModel.mentionedJidList
 
     @property
     def participant(self) -> str | None:
@@ -55,8 +60,7 @@ class Message:
                 "participant": self.participant,
                 "_serialized": self.key,
             },
-            "body": self.body,
-            "type": "chat",
+            **self._content(),
             "t": int(self.t),
             "notifyName": self.notify_name,
             "from": own_wid if self.from_me else self.chat,
@@ -68,14 +72,33 @@ class Message:
             "isStatusV3": status,
             "broadcast": status,
             "ack": self.ack,
+            "mentionedJidList": list(self.mentions),
         }
+
+    def _content(self) -> dict[str, Any]:
+        """body and type as MsgModel has them: a media message's text is its caption, its body a thumbnail."""
+        if self.kind == "chat":
+            return {"body": self.body, "type": "chat"}
+        content: dict[str, Any] = {"type": self.kind, "body": THUMBNAIL if self.kind in THUMBNAIL_TYPES else ""}
+        if self.body:
+            content["caption"] = self.body
+        if self.kind == "location":
+            content |= {"lat": 38.7223, "lng": -9.1393}
+        return content
+
+    @property
+    def shown_text(self) -> str:
+        """What a person sees: the text, or the kind of media and its caption."""
+        if self.kind == "chat":
+            return self.body
+        return f"[{self.kind}] {self.body}" if self.body else f"[{self.kind}]"
 
     def to_phone(self) -> dict[str, Any]:
         """How the contact's phone sees it: `mine` is true for what the contact wrote."""
         return {
             "id": self.key,
             "mine": not self.from_me,
-            "text": self.body,
+            "text": self.shown_text,
             "t": self.t,
             "ack": self.ack,
             "by_bot": self.by_bot,

@@ -48,3 +48,13 @@ async def test_client_links_with_a_pairing_code(open_page, sim: SimulatorClient)
     await sim.set_state("UNPAIRED")
     await wa.log.wait_count("conn.logout")
     assert (await sim.status())["linked"] is False
+
+
+async def test_media_and_phone_messages_through_the_client(sim: SimulatorClient) -> None:
+    image = await sim.send_media("15551234567", "image", caption="look")
+    voice = await sim.send_media("15551234567", "ptt")
+    own = await sim.send_from_phone("15551234567", "typed on the phone")
+    assert image.startswith("false_15551234567@c.us_") and voice.startswith("false_15551234567@c.us_")
+    assert own.startswith("true_15551234567@c.us_")
+    [chat] = await sim.chats()
+    assert chat["unread"] == 0  # typing on the phone reads the chat

@@ -51,18 +51,21 @@
   }
 
   const WID_FIELDS = ['from', 'to', 'author'];
+  const WID_LIST_FIELDS = ['mentionedJidList'];
 
   class MsgModel {
     constructor(plain) {
       Object.assign(this, plain);
       this.id = new MsgKey(plain.id);
       for (const field of WID_FIELDS) this[field] = wid(plain[field]);
+      for (const field of WID_LIST_FIELDS) this[field] = (plain[field] || []).map(wid);
     }
     serialize() {
       const copy = {};
       for (const [name, value] of Object.entries(this)) {
         if (name === 'id') copy.id = value.serialize();
         else if (WID_FIELDS.includes(name)) copy[name] = plainWid(value);
+        else if (WID_LIST_FIELDS.includes(name)) copy[name] = value.map(plainWid);
         else copy[name] = value;
       }
       return copy;

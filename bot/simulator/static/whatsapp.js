@@ -29,6 +29,12 @@
     return node;
   }
 
+  // A media message's body is its thumbnail: show what it is and its caption instead.
+  function shown(msg) {
+    if (!msg.type || msg.type === 'chat') return msg.body;
+    return '[' + msg.type + ']' + (msg.caption ? ' ' + msg.caption : '');
+  }
+
   function time(t) {
     return new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   }
@@ -73,7 +79,7 @@
       const text = el('div', 'chat-text');
       text.append(el('div', 'chat-name', chat.name), el('div', 'chat-id muted', chat.id.user));
       const last = lastMessage(sim, id);
-      if (last) text.append(el('div', 'chat-last muted', last.body));
+      if (last) text.append(el('div', 'chat-last muted', shown(last)));
       item.append(text);
       if (chat.unreadCount > 0) item.append(el('span', 'badge', String(chat.unreadCount)));
       item.addEventListener('click', () => { selected = id; drawMain(sim); });
@@ -91,7 +97,7 @@
     for (const msg of ((selected && sim.messages.get(selected)) || []).slice(-MAX_SHOWN_MESSAGES)) {
       const item = el('li', 'bubble ' + (msg.id.fromMe ? 'out' : 'in'));
       if (msg.author && !msg.id.fromMe) item.append(el('div', 'author', msg.notifyName || String(msg.author)));
-      item.append(el('div', 'body', msg.body));
+      item.append(el('div', 'body', shown(msg)));
       const meta = el('div', 'meta muted', time(msg.t));
       if (msg.id.fromMe) meta.append(el('span', 'tick ack-' + msg.ack, ' ' + (TICKS[msg.ack] || '')));
       item.append(meta);
