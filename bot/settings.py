@@ -137,6 +137,25 @@ class Settings(BaseSettings):
         "WhatsApp and are read back when it returns)",
     )
 
+    # Pacing
+    reply_max_chars: Annotated[int, Field(ge=0, le=65536)] = Field(
+        1500, description="longer replies are sent as several messages, split at sentence ends; 0: never split"
+    )
+    typing_chars_per_s: Annotated[float, Field(ge=0)] = Field(
+        25.0, description="typing speed shown before each message (it is delayed by its length over this); 0: off"
+    )
+    typing_max_s: Annotated[float, Field(ge=0)] = Field(8.0, description="longest typing delay before one message")
+    typing_jitter: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.3, description="typing delays vary randomly by up to this fraction, so they do not look mechanical"
+    )
+    min_gap_per_contact_s: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="shortest time between two messages to the same contact; 0: no gap"
+    )
+    max_messages_per_minute: Annotated[int, Field(ge=0)] = Field(
+        120,
+        description="most messages sent in any minute, all contacts together (later ones wait their turn); 0: no cap",
+    )
+
     # Operations
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field("INFO", description="log level")
     operator_number: str | None = Field(
