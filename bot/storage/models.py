@@ -65,12 +65,23 @@ class Contact(Document):
     relationship: str | None = Field(None, description="who they are to the operator: client, sister, ...")
     notes: str | None = None
     persona: str | None = Field(None, description="persona for this contact, else the default one")
+    blocked: bool = Field(False, description="never answered (the operator blocked them for the bot)")
+    auto_reply: bool = Field(True, description="answered by the bot; off: the operator answers them")
+    priority: int = Field(0, description="who is answered first when many wait: higher first")
+    paused_until: datetime | None = Field(
+        None, description="not answered before this (the operator took the chat over, or a flood pause)"
+    )
+    pause_reason: str | None = Field(None, description="why the contact is paused")
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
 
     @property
     def display_name(self) -> str:
         return self.name or self.push_name or self.phone
+
+    def paused_at(self, now: datetime) -> bool:
+        """Whether the bot must leave them alone at `now`; a pause ends by itself."""
+        return self.paused_until is not None and self.paused_until > now
 
 
 class Direction(StrEnum):
