@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WA_JS = PROJECT_ROOT / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js"
@@ -155,6 +155,52 @@ class Settings(BaseSettings):
         120,
         description="most messages sent in any minute, all contacts together (later ones wait their turn); 0: no cap",
     )
+
+    # Who is answered
+    answer_groups: bool = Field(
+        False, description="answer in groups, and there only messages that mention the operator's number"
+    )
+    answer_only: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="answer only these numbers (comma-separated, with country code, e.g. 15551234567,447700900123); "
+        "empty: everyone",
+    )
+    takeover_pause_s: Annotated[float, Field(ge=0)] = Field(
+        1800.0,
+        description="when the operator writes in a chat from the phone, the bot leaves that contact alone this "
+        "long (human takeover); 0: never",
+    )
+    media_policy: Literal["polite", "skip"] = Field(
+        "polite",
+        description="media without a caption (images, voice notes, stickers, locations...): polite answers with "
+        "MEDIA_REPLY, skip leaves it unread for the operator; a caption is answered as text either way",
+    )
+    media_reply: Annotated[str, Field(min_length=1)] = Field(
+        "I can only read text messages here; I'll look at this soon.",
+        description="the answer to media without a caption when MEDIA_POLICY=polite",
+    )
+    prompt_message_max_chars: Annotated[int, Field(ge=100, le=65536)] = Field(
+        4000,
+        description="longest text of one message put into the prompt (history included); longer ones are cut, "
+        "and stored whole",
+    )
+
+    @field_validator("answer_only", mode="before")
+    @classmethod
+    def _numbers(cls, value: object) -> object:
+        # The environment gives one string; numbers are kept as digits, the form chat ids use.
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value
+        numbers = []
+        for item in items:
+            text = str(item).strip().removeprefix("+").replace(" ", "").replace("-", "")
+            if not text:
+                continue
+            if not text.isascii() or not text.isdigit() or not 5 <= len(text) <= 20:
+                raise ValueError(f"expected phone numbers made of digits, comma-separated, got {str(item).strip()!r}")
+            numbers.append(text)
+        return numbers
 
     # Operations
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field("INFO", description="log level")
