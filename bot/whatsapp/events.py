@@ -130,14 +130,14 @@ def to_incoming(raw: PageMessage, *, from_history: bool = False) -> IncomingMess
     else:
         return None
     # A media message's body is its thumbnail (base64), never text.
-    text = (raw.body if raw.type == "chat" else raw.caption) or ""
+    text = _well_formed((raw.body if raw.type == "chat" else raw.caption) or "")
     sent_at = datetime.fromtimestamp(raw.t, UTC) if raw.t else datetime.now(UTC)
     return IncomingMessage(
         wa_id=raw.id,
         chat_id=raw.chatId,
         phone=phone,
         # On an own message this is the operator's name, which must not become the contact's.
-        push_name=None if raw.fromMe else raw.notifyName,
+        push_name=None if raw.fromMe or raw.notifyName is None else _well_formed(raw.notifyName),
         text=text,
         kind=raw.type,
         sent_at=sent_at,
@@ -146,3 +146,12 @@ def to_incoming(raw: PageMessage, *, from_history: bool = False) -> IncomingMess
         mentions_me=raw.mentionsMe and not raw.fromMe,
         from_me=raw.fromMe,
     )
+
+
+def _well_formed(text: str) -> str:
+    """Lone UTF-16 surrogates (a JavaScript string cut mid-emoji) become U+FFFD, pairs their character.
+
+    Playwright hands such strings over as they are, and they cannot be encoded as UTF-8: the database driver
+    would refuse the message on every attempt.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -111,3 +111,11 @@ def test_media_comes_through_with_its_caption_never_its_thumbnail() -> None:
     assert message is not None and (message.kind, message.text) == ("image", "is this the right part?")
     voice = to_incoming(PageMessage.model_validate(CONTACT_TEXT | {"type": "ptt", "body": None}))
     assert voice is not None and (voice.kind, voice.text) == ("ptt", "")
+
+
+def test_text_cut_mid_emoji_becomes_encodable() -> None:
+    broken = CONTACT_TEXT | {"body": "ok \ud83d", "notifyName": "Ana \ud83d\ude00"}
+    message = to_incoming(PageMessage.model_validate(broken))
+    assert message is not None
+    assert (message.text, message.push_name) == ("ok \ufffd", "Ana \U0001f600")
+    message.text.encode("utf-8")
