@@ -96,6 +96,13 @@ async def run(messages: int, contacts: int, delays_ms: list[float]) -> list[dict
                 personas_dir=PROJECT_ROOT / "config" / "personas",
                 max_concurrent_replies=contacts,
                 log_level="WARNING",
+                # The bot's own overhead: no waiting for people to stop typing, no human pacing, no flood limits.
+                coalesce_quiet_s=0.0,
+                typing_chars_per_s=0.0,
+                min_gap_per_contact_s=0.0,
+                max_messages_per_minute=0,
+                flood_soft_per_minute=0,
+                flood_hard_per_minute=0,
             )
             async with Application(settings) as app:
                 assert app.whatsapp is not None

@@ -13,7 +13,18 @@ from loguru import logger
 from bot.ai import GeminiResponder
 from bot.ops.alerts import AlertChannel, Alerts, WebhookAlertChannel, WhatsAppAlertChannel
 from bot.ops.tasks import TaskSet
-from bot.pipeline import ConversationWorker, Inbox, KeyedWorkQueue, Outbox, Reconciler, StaleReport
+from bot.pipeline import (
+    ConversationWorker,
+    Inbox,
+    KeyedWorkQueue,
+    Outbox,
+    Reconciler,
+    StaleReport,
+    Traffic,
+    TrafficRules,
+)
+from bot.pipeline.pacing import OutgoingPace, split_reply
+from bot.pipeline.policy import AnswerRules
 from bot.settings import Settings
 from bot.storage import Database
 from bot.storage.database import OUTAGE_ERRORS
@@ -49,6 +60,7 @@ class Application:
         self._inbox: Inbox | None = None
         self._reconciler: Reconciler | None = None
         self._stale: StaleReport | None = None
+        self.traffic: Traffic | None = None
         self._tasks = TaskSet()
         self._running = False
 
@@ -91,19 +103,53 @@ class Application:
 
         self.storage = StorageHealth(self.db, alerts=self.alerts)
         self._stale = StaleReport(self.alerts)
+        self.traffic = Traffic(
+            TrafficRules(
+                quiet_s=settings.coalesce_quiet_s,
+                max_wait_s=settings.coalesce_max_wait_s,
+                soft_per_minute=settings.flood_soft_per_minute,
+                flood_quiet_s=settings.flood_quiet_s,
+                hard_per_minute=settings.flood_hard_per_minute,
+            )
+        )
+        outbox = Outbox(
+            self.db,
+            self.whatsapp,
+            split=lambda text: split_reply(text, settings.reply_max_chars),
+            pace=OutgoingPace(settings, self.whatsapp),
+        )
         worker = ConversationWorker(
             self.db,
             self.responder,
-            Outbox(self.db, self.whatsapp),
+            outbox,
             self.whatsapp,
             default_persona=settings.persona,
             history_limit=settings.history_limit,
             max_age=timedelta(seconds=settings.reply_max_age_s),
+            rules=AnswerRules.from_settings(settings),
+            max_message_chars=settings.prompt_message_max_chars,
+            traffic=self.traffic,
+            flood_pause=timedelta(seconds=settings.flood_pause_s),
+            flood_notice=settings.flood_notice,
             health=self.storage,
             on_stale=self._stale.add,
+            on_owed=self._resume_soon,
         )
-        self._queue = KeyedWorkQueue(worker, max_concurrent=settings.max_concurrent_replies)
-        self._inbox = Inbox(self.db, self._queue, self.storage, buffer_size=settings.storage_buffer_size)
+        self._queue = KeyedWorkQueue(
+            worker,
+            max_concurrent=settings.max_concurrent_replies,
+            max_waiting=settings.max_waiting_contacts,
+            ready=worker.ready,
+            on_room=self._resume_soon,
+        )
+        self._inbox = Inbox(
+            self.db,
+            self._queue,
+            self.storage,
+            buffer_size=settings.storage_buffer_size,
+            traffic=self.traffic,
+            takeover=timedelta(seconds=settings.takeover_pause_s) if settings.takeover_pause_s else None,
+        )
         self._reconciler = Reconciler(self.db, self._queue, self.storage)
         self.storage.on_recovered(self._after_storage_outage)
         self.whatsapp.subscribe(self._on_state)
@@ -151,7 +197,13 @@ class Application:
 
     def _on_state(self, change: StateChange) -> None:
         # The page half of the catch-up runs in the WhatsApp client; this is the database half.
-        if change.current is ConnectionState.CONNECTED and self._reconciler is not None:
+        if change.current is ConnectionState.CONNECTED:
+            self._resume_soon()
+
+    def _resume_soon(self) -> None:
+        """Queue the contacts whose messages wait in the database (after a reconnect, when the backlog has room,
+        when the model answers again after a fallback)."""
+        if self._reconciler is not None and self._running:
             self._tasks.spawn(self._reconciler.resume(), name="pipeline:reconcile")
 
     async def _after_storage_outage(self) -> None:

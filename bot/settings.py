@@ -136,6 +136,37 @@ class Settings(BaseSettings):
         description="incoming messages kept in memory while MongoDB is unreachable (later ones stay unread on "
         "WhatsApp and are read back when it returns)",
     )
+    max_waiting_contacts: Annotated[int, Field(ge=1)] = Field(
+        10_000,
+        description="contacts waiting in memory for a free worker; past this their messages wait in the database "
+        "and are taken up as the backlog shrinks",
+    )
+    coalesce_quiet_s: Annotated[float, Field(ge=0)] = Field(
+        2.0,
+        description="a contact's messages are answered together once they have stopped writing for this long "
+        "(people type in fragments); 0: answer at once",
+    )
+    coalesce_max_wait_s: Annotated[float, Field(ge=0)] = Field(
+        10.0, description="longest wait for a contact to stop writing before their messages are answered anyway"
+    )
+    flood_soft_per_minute: Annotated[int, Field(ge=0)] = Field(
+        10, description="a contact writing more messages than this per minute is answered less often; 0: no limit"
+    )
+    flood_quiet_s: Annotated[float, Field(ge=0)] = Field(
+        15.0, description="how long a contact past FLOOD_SOFT_PER_MINUTE must stop writing before an answer"
+    )
+    flood_hard_per_minute: Annotated[int, Field(ge=0)] = Field(
+        20,
+        description="a contact writing more messages than this per minute is paused for FLOOD_PAUSE_S, with one "
+        "polite notice; 0: no limit",
+    )
+    flood_pause_s: Annotated[float, Field(ge=0)] = Field(
+        600.0, description="how long a flooding contact goes unanswered (their messages are stored, and skipped)"
+    )
+    flood_notice: Annotated[str, Field(min_length=1)] = Field(
+        "You're writing faster than I can answer; I'll get back to you in a little while.",
+        description="the one message a flooding contact gets when paused",
+    )
 
     # Pacing
     reply_max_chars: Annotated[int, Field(ge=0, le=65536)] = Field(

@@ -19,10 +19,9 @@ class Outage:
 
     def refused_insert(self, **fields: Any) -> bool:
         """Whether a document with these fields could not be inserted."""
-        return any(
-            name == "insert_one" and all(args[0].get(key) == value for key, value in fields.items())
-            for name, args in self.refused_calls
-        )
+        documents = [args[0] for name, args in self.refused_calls if name == "insert_one"]
+        documents += [doc for name, args in self.refused_calls if name == "insert_many" for doc in args[0]]
+        return any(all(doc.get(key) == value for key, value in fields.items()) for doc in documents)
 
     def check(self, call: str, args: tuple[Any, ...]) -> None:
         if self.down:

@@ -6,5 +6,16 @@ from bot.pipeline.outbox import Outbox
 from bot.pipeline.protocols import ChatActions
 from bot.pipeline.queues import KeyedWorkQueue
 from bot.pipeline.reconciler import Reconciler, StaleReport
+from bot.pipeline.traffic import Traffic, TrafficRules
 
-__all__ = ["ChatActions", "ConversationWorker", "Inbox", "KeyedWorkQueue", "Outbox", "Reconciler", "StaleReport"]
+__all__ = [
+    "ChatActions",
+    "ConversationWorker",
+    "Inbox",
+    "KeyedWorkQueue",
+    "Outbox",
+    "Reconciler",
+    "StaleReport",
+    "Traffic",
+    "TrafficRules",
+]

@@ -1,8 +1,10 @@
-"""The conversation worker: takes one stored inbound message (by id) through its life to a sent reply.
+"""The conversation worker: one turn for one contact, from their stored waiting messages to one sent reply.
 
-It works from the message's stored state, not from what the queue says, so the same code answers a new
-message and resumes one cut short by a crash, a stop or a database outage (see bot/storage/messages.py for
-the states). Every way it can end leaves a stored state and one log line with the message's id.
+It works from the stored states, not from what the queue says, so the same code answers new messages and
+resumes a turn cut short by a crash, a stop or a database outage (see bot/storage/messages.py for the states).
+A turn takes all of the contact's waiting messages at once, after they stopped typing for a moment (the queue
+awaits `ready`), so a burst of fragments gets one reply. Every way it can end leaves a stored state and one log
+line with the messages' ids.
 """
 
 from __future__ import annotations
@@ -16,21 +18,14 @@ from loguru import logger
 from bot.ai import Reply, Responder, build_prompt
 from bot.errors import WhatsAppError
 from bot.pipeline.outbox import Outbox
+from bot.pipeline.policy import Action, AnswerRules, Decision, MessageFacts, decide
 from bot.pipeline.protocols import ChatActions
-from bot.storage import Contact, Database, Message, MessageStatus, utc_now
+from bot.pipeline.traffic import Traffic
+from bot.storage import Contact, Database, Message, utc_now
 from bot.storage.database import OUTAGE_ERRORS
 from bot.storage.health import StorageHealth
 
 StaleHandler = Callable[[Message], None]
-
-
-def why_not_answer(message: Message) -> str | None:
-    """The reason a message is not answered, or None to answer it."""
-    if message.kind != "chat":
-        return f"not a text message ({message.kind}); left unread for the operator"
-    if not message.text.strip():
-        return "empty text"
-    return None
 
 
 class ConversationWorker:
@@ -44,8 +39,15 @@ class ConversationWorker:
         default_persona: str,
         history_limit: int,
         max_age: timedelta,
+        rules: AnswerRules | None = None,
+        max_message_chars: int = 4000,
+        traffic: Traffic | None = None,
+        flood_pause: timedelta = timedelta(minutes=10),
+        flood_notice: str = "You are writing faster than I can answer; I'll get back to you in a little while.",
         health: StorageHealth | None = None,
         on_stale: StaleHandler | None = None,
+        on_owed: Callable[[], None] | None = None,
+        ai_available: Callable[[], bool] = lambda: True,
     ) -> None:
         self._db = db
         self._responder = responder
@@ -54,104 +56,146 @@ class ConversationWorker:
         self._default_persona = default_persona
         self._history_limit = history_limit
         self._max_age = max_age
+        self._rules = rules or AnswerRules()
+        self._max_message_chars = max_message_chars
+        self._traffic = traffic
+        self._flood_pause = flood_pause
+        self._flood_notice = flood_notice
         self._health = health
         self._on_stale = on_stale
+        self._on_owed = on_owed
+        self._ai_available = ai_available
+        # Contacts that got the fallback reply in the current AI outage: they get it once, not per message.
+        self._given_fallback: set[str] = set()
 
-    async def __call__(self, message_id: str) -> None:
+    async def ready(self, contact_id: str) -> None:
+        """Awaited by the queue before the turn takes a slot: the contact stopped typing for a moment."""
+        if self._traffic is not None:
+            await self._traffic.until_quiet(contact_id)
+
+    def ai_back(self) -> None:
+        """The model answers again: every contact answered only by the fallback is owed a real answer."""
+        if self._given_fallback:
+            self._given_fallback.clear()
+        if self._on_owed is not None:
+            self._on_owed()
+
+    async def __call__(self, contact_id: str) -> None:
+        turn: list[Message] = []
         try:
-            await self._handle(message_id)
+            await self._resume_cut_short(contact_id)
+            turn = await self._db.messages.take_turn(contact_id, owed=self._ai_available())
+            if turn:
+                await self._answer(contact_id, turn)
         except OUTAGE_ERRORS as error:
-            # Nothing went out that is not recorded; the message resumes from its stored state once the
-            # database is back (the reconciler puts it in the queue again).
+            # Nothing went out that is not recorded; the turn resumes from its stored state once the database
+            # is back (the reconciler queues the contact again).
             if self._health is not None:
                 self._health.failed(error)
-            logger.warning("message {}: waits for the database ({})", message_id, type(error).__name__)
+            logger.warning(
+                "message(s) {} of {}: wait for the database ({})", _ids(turn), contact_id, type(error).__name__
+            )
         except Exception as error:
-            logger.exception("message {}: answering failed", message_id)
-            await self._record_failure(message_id, error)
+            logger.exception("message(s) {} of {}: answering failed", _ids(turn), contact_id)
+            await self._record_failure(turn, error)
 
-    async def _handle(self, message_id: str) -> None:
-        message = await self._db.messages.take(message_id)
-        if message is None:
-            message = await self._db.messages.get(message_id)
-            if message is None or message.status is not MessageStatus.REPLY_PENDING:
-                return  # settled already (answered, skipped...): a repeated queue entry
-        if (reply := await self._db.messages.stored_reply(message)) is not None:
-            await self._resume(message, reply)
-            return
-        if self._too_old(message):
-            await self._go_stale(message)
-            return
-        if (reason := why_not_answer(message)) is not None:
-            await self._db.messages.skip(message.id, reason=reason)
-            logger.info("message {}: not answered: {}", message.id, reason)
-            return
-        await self._answer(message)
+    async def _resume_cut_short(self, contact_id: str) -> None:
+        """Turns whose reply was stored before a crash, a stop or an outage: it may have gone out. Never send it
+        twice, nor late."""
+        for parts, turn in await self._db.messages.cut_short(contact_id):
+            if self._too_old(turn[-1]) and not await self._outbox.went_out(turn, parts):
+                await self._go_stale(turn)
+                continue
+            if await self._outbox.send(turn, parts, maybe_sent=True):
+                await self._answered(turn, fallback=parts[-1].fallback)
 
-    async def _answer(self, message: Message) -> None:
-        contact = await self._db.contacts.get(message.contact_id) or Contact(
-            id=message.contact_id, phone=message.contact_id.partition("@")[0]
-        )
+    async def _answer(self, contact_id: str, turn: list[Message]) -> None:
+        stale = [message for message in turn if self._too_old(message)]
+        if stale:
+            await self._go_stale(stale)
+        turn = [message for message in turn if message not in stale]
+        if not turn:
+            return
+        contact = await self._db.contacts.get(contact_id)
+        now = utc_now()
+        decisions = {message.id: decide(MessageFacts.stored(message), contact, self._rules, now) for message in turn}
+        for reason, skipped in _group(turn, decisions, Action.SKIP).items():
+            await self._db.messages.skip(skipped, reason=reason)
+            logger.info("message(s) {}: not answered: {}", _ids(skipped), reason)
+        turn = [message for message in turn if decisions[message.id].action is not Action.SKIP]
+        if not turn:
+            return
+        if self._traffic is not None and self._traffic.flooding(contact_id):
+            until = now + self._flood_pause
+            await self._db.contacts.pause(contact_id, until, "writing faster than the bot answers")
+            logger.warning("{} writes too fast: paused until {:%H:%M}; one notice sent", contact_id, until)
+            await self._reply(turn, Reply(self._flood_notice))
+            return
+        if all(decisions[message.id].action is Action.POLITE for message in turn):
+            # Only media the bot cannot read: one fixed, polite answer, and no model call.
+            await self._reply(turn, Reply(decisions[turn[-1].id].reply or self._rules.media_reply))
+            return
+
+        contact = contact or Contact(id=contact_id, phone=contact_id.partition("@")[0])
         # "typing..." goes out while the model thinks; leaving the group waits for it, so it is never shown
         # after the reply.
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._show_typing(contact.id), name=f"pipeline:{contact.id}:typing")
-            reply = await self._generate(message, contact)
-        stored = await self._outbox.store(message, reply)
-        if await self._outbox.send(message, stored):
-            await self._answered(message, fallback=reply.is_fallback, latency_s=reply.latency_s)
+            group.create_task(self._show_typing(contact_id), name=f"pipeline:{contact_id}:typing")
+            reply = await self._generate(turn, contact)
+        if reply.is_fallback:
+            if contact_id in self._given_fallback:
+                await self._db.messages.covered_by_fallback(turn)
+                logger.info("message(s) {}: covered by the fallback {} already has", _ids(turn), contact_id)
+                return
+            self._given_fallback.add(contact_id)
+        elif self._given_fallback:
+            self.ai_back()
+        await self._reply(turn, reply)
 
-    async def _resume(self, message: Message, reply: Message) -> None:
-        """The reply was stored before a crash, a stop or an outage: it may have gone out. Never send it twice,
-        nor late."""
-        if reply.wa_id is not None:  # recorded as sent; the message itself was not
-            await self._db.messages.record_sent(message, reply, wa_id=reply.wa_id)
-            await self._answered(message, fallback=reply.fallback)
-            return
-        if self._too_old(message):
-            if await self._outbox.find(message, reply):
-                logger.info("message {}: its reply had gone out before the restart", message.id)
-                await self._answered(message, fallback=reply.fallback)
-            else:
-                await self._go_stale(message)
-            return
-        if await self._outbox.send(message, reply, maybe_sent=True):
-            await self._answered(message, fallback=reply.fallback)
+    async def _reply(self, turn: list[Message], reply: Reply) -> None:
+        parts = await self._outbox.store(turn, reply)
+        if await self._outbox.send(turn, parts):
+            await self._answered(turn, fallback=reply.is_fallback, latency_s=reply.latency_s)
 
-    async def _answered(self, message: Message, *, fallback: bool, latency_s: float | None = None) -> None:
+    async def _answered(self, turn: list[Message], *, fallback: bool, latency_s: float | None = None) -> None:
         # Read last, and only up to what was answered: a message that is never answered (crash, outage) stays
         # unread on WhatsApp, where the next start finds it again; the operator's phone does not show it as seen.
-        if message.wa_id:
+        newest = turn[-1]
+        if newest.wa_id:
             await self._courtesy(
-                self._chat.mark_read(message.contact_id, answered=message.wa_id), "mark as read", message.contact_id
+                self._chat.mark_read(newest.contact_id, answered=newest.wa_id), "mark as read", newest.contact_id
             )
         took = f" in {latency_s:.2f} s" if latency_s is not None else " (resumed)"
         how = " by fallback" if fallback else ""
-        logger.info("message {}: answered {}{}{}", message.id, message.contact_id, took, how)
+        logger.info("message(s) {}: answered {}{}{}", _ids(turn), newest.contact_id, took, how)
 
     def _too_old(self, message: Message) -> bool:
         written = message.wa_time or message.created_at
         return utc_now() - written > self._max_age
 
-    async def _go_stale(self, message: Message) -> None:
+    async def _go_stale(self, messages: list[Message]) -> None:
         hours = self._max_age.total_seconds() / 3600
-        if await self._db.messages.go_stale(message.id, reason=f"older than {hours:g} h when the bot got to it"):
-            logger.warning(
-                "message {}: from {} too old to answer (stale); left for the operator", message.id, message.contact_id
-            )
-            if self._on_stale is not None:
+        await self._db.messages.go_stale(messages, reason=f"older than {hours:g} h when the bot got to it")
+        logger.warning("message(s) {}: too old to answer (stale); left for the operator", _ids(messages))
+        if self._on_stale is not None:
+            for message in messages:
                 self._on_stale(message)
 
-    async def _generate(self, message: Message, contact: Contact) -> Reply:
+    async def _generate(self, turn: list[Message], contact: Contact) -> Reply:
+        """One prompt for the whole turn: its messages are the newest user turn, after the history."""
+        newest = turn[-1]
         persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
-        history = await self._db.messages.history(message, limit=self._history_limit)
-        return await self._responder.reply(build_prompt(persona, contact, history, message))
+        history = await self._db.messages.history(newest, limit=self._history_limit + len(turn) - 1)
+        prompt = build_prompt(persona, contact, history, newest, max_message_chars=self._max_message_chars)
+        return await self._responder.reply(prompt)
 
-    async def _record_failure(self, message_id: str, error: Exception) -> None:
+    async def _record_failure(self, turn: list[Message], error: Exception) -> None:
+        if not turn:
+            return
         try:
-            await self._db.messages.fail(message_id, error=f"{type(error).__name__}: {error}")
+            await self._db.messages.fail(turn, error=f"{type(error).__name__}: {error}")
         except OUTAGE_ERRORS:
-            logger.warning("message {}: its failure could not be recorded (database unreachable)", message_id)
+            logger.warning("message(s) {}: the failure could not be recorded (database unreachable)", _ids(turn))
 
     async def _show_typing(self, chat_id: str) -> None:
         await self._courtesy(self._chat.set_typing(chat_id), "show typing", chat_id)
@@ -163,3 +207,17 @@ class ConversationWorker:
             await action
         except WhatsAppError as error:
             logger.debug("could not {} for {}: {}", what, chat_id, error)
+
+
+def _ids(messages: list[Message]) -> str:
+    return ", ".join(message.id for message in messages) or "(none taken)"
+
+
+def _group(messages: list[Message], decisions: dict[str, Decision], action: Action) -> dict[str, list[Message]]:
+    """The messages given `action`, by the reason of their decision."""
+    grouped: dict[str, list[Message]] = {}
+    for message in messages:
+        decision = decisions[message.id]
+        if decision.action is action:
+            grouped.setdefault(decision.reason or action.value, []).append(message)
+    return grouped

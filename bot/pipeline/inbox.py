@@ -8,11 +8,13 @@ the buffer, or one lost with the process, is still unread on WhatsApp and is rea
 from __future__ import annotations
 
 from collections import deque
+from datetime import timedelta
 
 from loguru import logger
 
 from bot.pipeline.queues import KeyedWorkQueue
-from bot.storage import Database, Message
+from bot.pipeline.traffic import Traffic
+from bot.storage import Database, Message, utc_now
 from bot.storage.database import OUTAGE_ERRORS
 from bot.storage.health import StorageHealth
 from bot.whatsapp.events import IncomingMessage
@@ -20,11 +22,20 @@ from bot.whatsapp.events import IncomingMessage
 
 class Inbox:
     def __init__(
-        self, db: Database, queue: KeyedWorkQueue[str], health: StorageHealth, *, buffer_size: int = 1000
+        self,
+        db: Database,
+        queue: KeyedWorkQueue[str],
+        health: StorageHealth,
+        *,
+        buffer_size: int = 1000,
+        traffic: Traffic | None = None,
+        takeover: timedelta | None = None,
     ) -> None:
         self._db = db
         self._queue = queue
         self._health = health
+        self._traffic = traffic
+        self._takeover = takeover
         self._waiting: deque[IncomingMessage] = deque()
         self._buffer_size = buffer_size
         self._overflowed = False
@@ -37,6 +48,9 @@ class Inbox:
 
     async def receive(self, incoming: IncomingMessage) -> Message | None:
         """Store, then queue for an answer. Returns the stored message; None for a duplicate or when buffered."""
+        if incoming.from_me:
+            await self._own_message(incoming)
+            return None
         if not self._health.up or self._waiting:
             self._buffer(incoming)  # behind the ones already waiting, to keep each contact's order
             return None
@@ -54,16 +68,40 @@ class Inbox:
             text=incoming.text,
             kind=incoming.kind,
             wa_time=incoming.sent_at,
+            is_group=incoming.is_group,
+            author=incoming.author,
+            mentions_me=incoming.mentions_me,
         )
         if stored is None:
             logger.debug("dropped duplicate message {}", incoming.wa_id)
             return None
         logger.info("message {} from {} stored", stored.id, incoming.chat_id)
+        if self._traffic is not None:
+            self._traffic.arrived(incoming.chat_id)
         # The contact first, so the answer knows their name. If this write fails the message is stored but
         # not queued: the reconciler queues it when the database is back.
-        await self._db.contacts.seen(incoming.chat_id, phone=incoming.phone, push_name=incoming.push_name)
-        self._queue.put(incoming.chat_id, stored.id)
+        contact = await self._db.contacts.seen(
+            incoming.chat_id, phone=incoming.phone, push_name=None if incoming.is_group else incoming.push_name
+        )
+        self._queue.put(incoming.chat_id, incoming.chat_id, priority=contact.priority)
         return stored
+
+    async def _own_message(self, incoming: IncomingMessage) -> None:
+        """An own message: the bot's reply coming back, or the operator typing on the phone, who then takes the
+        chat over: the bot leaves that contact alone for `takeover` (a database error only costs the pause)."""
+        if self._takeover is None or not self._health.up:
+            return
+        try:
+            if await self._db.messages.sent_by_bot(incoming.wa_id):
+                return
+            until = utc_now() + self._takeover
+            await self._db.contacts.pause(incoming.chat_id, until, "the operator is answering from the phone")
+        except OUTAGE_ERRORS as error:
+            self._health.failed(error)
+            return
+        logger.info(
+            "the operator wrote to {} from the phone; the bot leaves them alone until {:%H:%M}", incoming.chat_id, until
+        )
 
     def _buffer(self, incoming: IncomingMessage) -> None:
         if len(self._waiting) < self._buffer_size:

@@ -1,52 +1,81 @@
-"""The outbox: a reply is stored (pending, with the id it will be sent with) before it is sent, then recorded
-as sent with WhatsApp's id; one that WhatsApp refuses is recorded as failed."""
+"""The outbox: a reply is stored (pending, in parts, each with the id it will be sent with) before it is sent,
+then each part is recorded as sent with WhatsApp's id; a reply that WhatsApp refuses is recorded as failed."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
 from bot.ai import Reply
 from bot.errors import WhatsAppError
 from bot.pipeline.protocols import ChatActions
-from bot.storage import Database, Message
+from bot.storage import GONE_OUT, Database, Message
 from bot.whatsapp.events import new_message_id
+
+# Before each part goes out: "typing..." for a human-looking while, the gap per contact, the global rate.
+Pace = Callable[[str, str], Awaitable[object]]
 
 
 class Outbox:
-    def __init__(self, db: Database, chat: ChatActions) -> None:
+    def __init__(
+        self,
+        db: Database,
+        chat: ChatActions,
+        *,
+        split: Callable[[str], list[str]] | None = None,
+        pace: Pace | None = None,
+    ) -> None:
         self._db = db
         self._chat = chat
+        self._split = split
+        self._pace = pace
 
-    async def store(self, answering: Message, reply: Reply) -> Message:
+    async def store(self, turn: list[Message], reply: Reply) -> list[Message]:
         """answering -> reply-pending. Nothing is sent that is not recorded first: if this write fails, the
-        caller stops and the message is answered once the database is back."""
-        return await self._db.messages.store_reply(
-            answering, reply.text, wa_key=new_message_id(), fallback=reply.is_fallback, error=reply.error
-        )
+        caller stops and the messages are answered once the database is back."""
+        texts = self._split(reply.text) if self._split is not None else [reply.text]
+        parts = [(text, new_message_id()) for text in texts or [reply.text]]
+        return await self._db.messages.store_reply(turn, parts, fallback=reply.is_fallback, error=reply.error)
 
-    async def send(self, answering: Message, reply: Message, *, maybe_sent: bool = False) -> bool:
-        """Send a stored reply and record it; False (recorded as failed, logged) if WhatsApp refused it.
+    async def send(self, turn: list[Message], parts: list[Message], *, maybe_sent: bool = False) -> bool:
+        """Send a stored reply, part by part, and record it; False (recorded as failed, logged) if WhatsApp
+        refused it.
 
-        `maybe_sent`: the reply was stored before a crash or a stop and may have gone out; WhatsApp is searched
-        for its id first, and a reply found there is recorded, not sent again.
+        `maybe_sent`: the reply was stored before a crash, a stop or an outage and may have gone out; WhatsApp
+        is searched for each part's id first, and a part found there is recorded, not sent again.
         """
-        assert reply.wa_key is not None, "a stored reply always has the id it is sent with"
-        try:
-            wa_id = await self._chat.send_text(
-                answering.contact_id, reply.text, message_id=reply.wa_key, maybe_sent=maybe_sent
-            )
-        except WhatsAppError as error:
-            await self._db.messages.fail(answering.id, error=f"reply not sent: {error}")
-            logger.error("message {}: reply {} to {} not sent: {}", answering.id, reply.id, answering.contact_id, error)
-            return False
-        await self._db.messages.record_sent(answering, reply, wa_id=wa_id)
+        contact_id = turn[-1].contact_id
+        for part in parts:
+            if part.status in GONE_OUT:
+                continue
+            assert part.wa_key is not None, "a stored reply always has the id it is sent with"
+            if self._pace is not None:
+                await self._pace(contact_id, part.text)
+            try:
+                wa_id = await self._chat.send_text(contact_id, part.text, message_id=part.wa_key, maybe_sent=maybe_sent)
+            except WhatsAppError as error:
+                await self._db.messages.fail(turn, error=f"reply not sent: {error}")
+                logger.error("message(s) {}: reply to {} not sent: {}", _ids(turn), contact_id, error)
+                return False
+            await self._db.messages.part_sent(part, wa_id=wa_id)
+        await self._db.messages.turn_answered(parts)
         return True
 
-    async def find(self, answering: Message, reply: Message) -> bool:
-        """Whether a stored reply went out after all (then it is recorded as sent)."""
-        assert reply.wa_key is not None
-        wa_id = await self._chat.find_sent(answering.contact_id, reply.wa_key)
-        if wa_id is None:
-            return False
-        await self._db.messages.record_sent(answering, reply, wa_id=wa_id)
-        return True
+    async def went_out(self, turn: list[Message], parts: list[Message]) -> bool:
+        """Whether any part of a stored reply went out after all (those found are recorded as sent)."""
+        found = False
+        for part in parts:
+            if part.status in GONE_OUT:
+                found = True
+                continue
+            assert part.wa_key is not None
+            wa_id = await self._chat.find_sent(turn[-1].contact_id, part.wa_key)
+            if wa_id is not None:
+                await self._db.messages.part_sent(part, wa_id=wa_id)
+                found = True
+        return found
+
+
+def _ids(messages: list[Message]) -> str:
+    return ", ".join(message.id for message in messages)

@@ -8,6 +8,7 @@ injected clock and sleep (the pacer), so tests and benchmarks run it with no rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import time
@@ -18,6 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from loguru import logger
+
+from bot.errors import WhatsAppError
+from bot.pipeline.protocols import ChatActions
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -265,3 +269,24 @@ class SendPacer:
             if now - last < self._gap - _EPSILON_S:
                 return
             del self._last_sent[chat_id]
+
+
+class OutgoingPace:
+    """What happens before each outgoing message: "typing..." for a time that fits its length (when typing is
+    on), then the per-contact gap and the global rate. The outbox calls it as its `pace`."""
+
+    def __init__(self, settings: Settings, chat: ChatActions, pacer: SendPacer | None = None) -> None:
+        self._settings = settings
+        self._chat = chat
+        self._pacer = pacer or SendPacer.from_settings(settings)
+
+    async def __call__(self, chat_id: str, text: str) -> None:
+        settings = self._settings
+        delay = typing_delay_s(
+            text, chars_per_s=settings.typing_chars_per_s, max_s=settings.typing_max_s, jitter=settings.typing_jitter
+        )
+        if delay > 0:
+            with contextlib.suppress(WhatsAppError):  # a courtesy: never worth failing the reply for
+                await self._chat.set_typing(chat_id)
+            await asyncio.sleep(delay)
+        await self._pacer.wait_turn(chat_id)

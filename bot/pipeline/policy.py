@@ -17,7 +17,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.settings import Settings
-from bot.storage.models import Contact
+from bot.storage.models import Contact, Message
 from bot.whatsapp.events import IncomingMessage
 
 TAKEOVER_REASON = "the operator wrote from the phone"
@@ -79,6 +79,17 @@ class MessageFacts(BaseModel):
             is_group=message.is_group,
             mentions_me=message.mentions_me,
             from_me=message.from_me,
+        )
+
+    @classmethod
+    def stored(cls, message: Message) -> Self:
+        """The facts of an inbound message as the inbox stored it."""
+        return cls(
+            phone=(message.author or message.contact_id).partition("@")[0],
+            kind=message.kind,
+            text=message.text,
+            is_group=message.is_group,
+            mentions_me=message.mentions_me,
         )
 
 

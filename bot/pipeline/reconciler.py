@@ -30,16 +30,17 @@ class Reconciler:
         self._queue = queue
         self._health = health
 
-    async def resume(self) -> int:
-        """Queue every unfinished inbound message; returns how many were not queued already."""
+    async def resume(self, *, owed: bool = True) -> int:
+        """Queue every contact with unfinished messages (and, with `owed`, those owed a real answer after a
+        fallback); returns how many were not queued already."""
         try:
-            unfinished = await self._db.messages.unfinished()
+            contacts = await self._db.messages.waiting_contacts(owed=owed)
         except OUTAGE_ERRORS as error:
             self._health.failed(error)  # it runs again when the database is back
             return 0
-        queued = sum(self._queue.put(message.contact_id, message.id) for message in unfinished)
+        queued = sum(self._queue.put(contact_id, contact_id) for contact_id in contacts)
         if queued:
-            logger.info("resuming {} unfinished message(s)", queued)
+            logger.info("resuming the unfinished messages of {} contact(s)", queued)
         return queued
 
 

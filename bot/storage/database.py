@@ -33,6 +33,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         # A message's stored reply (resuming it), and the messages a reply answers (its acks).
         IndexModel([("in_reply_to", ASCENDING)], name="reply_of", sparse=True),
         IndexModel([("reply_id", ASCENDING)], name="answered_by", sparse=True),
+        # The bot's own messages by the id it chose (to tell its echo from the operator typing on the phone).
+        IndexModel([("wa_key", ASCENDING)], name="by_wa_key", sparse=True),
+        # The messages of one turn (taken together, answered by one reply).
+        IndexModel([("turn", ASCENDING)], name="by_turn", sparse=True),
     ],
 }
 

@@ -1,21 +1,25 @@
-"""Messages, and the life of each one. Every status change is here, each one a single atomic update guarded by
-the status it leaves, so that two hands never move the same message and a crash between two steps leaves a
-state the next start resumes.
+"""Messages, and the life of each one. Every status change is here, each one an update guarded by the status it
+leaves, so that two hands never move the same message and a crash between two steps leaves a state the next
+start resumes.
 
 An inbound message (a contact wrote) carries the state of its answer::
 
     received --take--> answering --reply stored--> reply-pending --sent--> sent --ack--> delivered --ack--> read
        |                  |                             |
-       |                  +--> skipped (reason)         +--> answered-by-fallback (the model could not answer)
-       +---------+--------+-----------------------------+--> stale (too old to answer; reported, never late)
+       |                  +--> skipped (reason)         +--> answered-by-fallback (model down: a real answer is
+       +---------+--------+-----------------------------+    still owed, and taken up again once it is back)
+                                                        +--> stale (too old to answer; reported, never late)
                                                         +--> failed (error)
 
-A reply (outbound) is stored `pending` with the message id the bot chose for it before it is sent, then becomes
-`sent` with WhatsApp's id, then `delivered` and `read` from acks; or `failed`.
+A worker takes a contact's waiting messages together (a turn: people write in fragments) and answers them with
+one reply. A reply (outbound) is stored `pending`, with the message id the bot chose for it and the turn it
+answers, before it is sent; then it becomes `sent` with WhatsApp's id, then `delivered` and `read` from acks;
+or `failed`.
 
-Resuming: `received` and `answering` are answered (again: an answer that was being generated is generated
-anew); for `reply-pending` the stored reply is looked up on WhatsApp by its chosen id before it is sent, so it
-never goes out twice. The pipeline's queues hold only message ids: this collection is the truth.
+Resuming: the messages of a turn cut short (a crash, a stop, an outage) are `answering` or `reply-pending`. If
+their turn's reply was stored, it is looked up on WhatsApp by its chosen id before it is sent, so it never goes
+out twice; otherwise they are simply taken again. The pipeline's queues hold only contact ids: this collection
+is the truth.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from bot.storage.models import GONE_OUT, UNFINISHED, Direction, Message, MessageStatus, utc_now
+from bot.storage.models import GONE_OUT, UNFINISHED, Direction, Message, MessageStatus, new_id, utc_now
 
 # wa-js ack levels (WPP.whatsapp.enums.ACK): 2 the contact's phone has it, 3 read, 4 played (a voice note).
 ACK_DELIVERED = 2
@@ -47,7 +51,16 @@ class MessageRepository:
         return Message.from_mongo(raw) if raw else None
 
     async def add_inbound(
-        self, *, wa_id: str, contact_id: str, text: str, wa_time: datetime, kind: str = "chat"
+        self,
+        *,
+        wa_id: str,
+        contact_id: str,
+        text: str,
+        wa_time: datetime,
+        kind: str = "chat",
+        is_group: bool = False,
+        author: str | None = None,
+        mentions_me: bool = False,
     ) -> Message | None:
         """Store a received message (`received`); returns None when WhatsApp delivered this id before."""
         message = Message(
@@ -58,6 +71,9 @@ class MessageRepository:
             text=text,
             kind=kind,
             wa_time=wa_time,
+            is_group=is_group,
+            author=author,
+            mentions_me=mentions_me,
         )
         try:
             await self._collection.insert_one(message.to_mongo())
@@ -65,96 +81,135 @@ class MessageRepository:
             return None
         return message
 
-    async def take(self, message_id: str) -> Message | None:
-        """received (or answering, left so by a crash or a stop) -> answering. None if it is in another state.
+    async def sent_by_bot(self, wa_id: str) -> bool:
+        """Whether an own message (`true_<chat>_<id>`) is one the bot stored to send, rather than the operator
+        typing on the phone. Replies are stored with their id before they go out, so their echo is known."""
+        key = wa_id.rpartition("_")[2]
+        return await self._collection.find_one({"wa_key": key, "direction": Direction.OUTBOUND.value}) is not None
 
-        The caller is the only worker on this message (the queues hold each id once); the guard on the status
-        keeps a settled message settled.
-        """
-        raw = await self._collection.find_one_and_update(
-            {"_id": message_id, "status": {"$in": _values((MessageStatus.RECEIVED, MessageStatus.ANSWERING))}},
-            {"$set": {"status": MessageStatus.ANSWERING.value, "updated_at": utc_now()}, "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return Message.from_mongo(raw) if raw else None
-
-    async def stored_reply(self, inbound: Message) -> Message | None:
-        """The reply stored for `inbound` that has not failed: pending (it may have gone out: look it up before
-        sending) or already sent (a crash came before the message itself was recorded as answered)."""
-        raw = await self._collection.find_one(
+    async def take_turn(self, contact_id: str, *, owed: bool = False) -> list[Message]:
+        """A contact's waiting messages (received, or answering and left so by a crash) -> answering, together,
+        under a new turn; with `owed`, also those answered by the fallback (the model is back). Oldest first."""
+        turn = new_id()
+        leaving = [MessageStatus.RECEIVED, MessageStatus.ANSWERING] + ([MessageStatus.FALLBACK] if owed else [])
+        await self._collection.update_many(
+            {"contact_id": contact_id, "direction": Direction.INBOUND.value, "status": {"$in": _values(leaving)}},
             {
-                "in_reply_to": inbound.id,
-                "direction": Direction.OUTBOUND.value,
-                "status": {"$in": _values((MessageStatus.PENDING, *GONE_OUT))},
-            }
+                "$set": {"status": MessageStatus.ANSWERING.value, "turn": turn, "updated_at": utc_now()},
+                "$inc": {"attempts": 1},
+            },
         )
-        return Message.from_mongo(raw) if raw else None
+        cursor = self._collection.find({"turn": turn, "direction": Direction.INBOUND.value}).sort(
+            "created_at", ASCENDING
+        )
+        return [Message.from_mongo(raw) async for raw in cursor]
+
+    async def cut_short(self, contact_id: str) -> list[tuple[list[Message], list[Message]]]:
+        """Turns of this contact whose reply was stored but whose messages are not recorded as answered: for each,
+        the reply's parts (in order) and the messages. A pending part may have gone out (look it up before
+        sending it); a sent one needs nothing more."""
+        waiting = [
+            Message.from_mongo(raw)
+            async for raw in self._collection.find(
+                {
+                    "contact_id": contact_id,
+                    "direction": Direction.INBOUND.value,
+                    "status": {"$in": _values((MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING))},
+                }
+            ).sort("created_at", ASCENDING)
+        ]
+        turns = list(dict.fromkeys(message.turn for message in waiting if message.turn))
+        found = []
+        for turn in turns:
+            parts = [
+                Message.from_mongo(raw)
+                async for raw in self._collection.find(
+                    {"turn": turn, "direction": Direction.OUTBOUND.value, "status": {"$ne": MessageStatus.FAILED.value}}
+                ).sort("created_at", ASCENDING)
+            ]
+            if parts:
+                found.append((parts, [message for message in waiting if message.turn == turn]))
+        return found
 
     async def store_reply(
-        self, inbound: Message, text: str, *, wa_key: str, fallback: bool = False, error: str | None = None
-    ) -> Message:
-        """answering -> reply-pending: the reply is stored `pending` with the id it will be sent with (a fallback
-        reply with the `error` that made the model fail).
+        self,
+        turn: list[Message],
+        parts: list[tuple[str, str]],
+        *,
+        fallback: bool = False,
+        error: str | None = None,
+    ) -> list[Message]:
+        """answering -> reply-pending: the reply to the messages of one turn is stored `pending`, as its parts
+        (text, the message id it will be sent with), in order; a fallback reply with the `error` that made the
+        model fail.
 
-        Two writes: the reply first, so that a crash between them leaves an `answering` message whose pending
-        reply `stored_reply` finds (and looks up before sending), never a reply-pending one without its reply.
+        Two writes: the parts first, so that a crash between them leaves `answering` messages whose stored reply
+        `cut_short` finds (and looks up before sending), never reply-pending ones without their reply.
         """
-        reply = Message(
-            contact_id=inbound.contact_id,
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.PENDING,
-            text=text,
-            wa_key=wa_key,
-            in_reply_to=inbound.id,
-            fallback=fallback,
-            error=error,
-        )
-        await self._collection.insert_one(reply.to_mongo())
-        await self._move(inbound.id, (MessageStatus.ANSWERING,), MessageStatus.REPLY_PENDING, reply_id=reply.id)
-        return reply
+        newest = turn[-1]
+        if newest.turn is None or any(message.turn != newest.turn for message in turn):
+            raise ValueError("a reply answers the messages of one turn (taken with take_turn)")
+        replies = [
+            Message(
+                contact_id=newest.contact_id,
+                direction=Direction.OUTBOUND,
+                status=MessageStatus.PENDING,
+                text=text,
+                wa_key=wa_key,
+                in_reply_to=newest.id,
+                answers=[message.id for message in turn],
+                turn=newest.turn,
+                fallback=fallback,
+                error=error,
+            )
+            for text, wa_key in parts
+        ]
+        await self._collection.insert_many([reply.to_mongo() for reply in replies])
+        await self._move_turn(replies[0], (MessageStatus.ANSWERING,), MessageStatus.REPLY_PENDING)
+        return replies
 
-    async def record_sent(self, inbound: Message, reply: Message, *, wa_id: str) -> None:
-        """pending -> sent for the reply (with WhatsApp's id), then reply-pending -> sent (or answered-by-fallback).
+    async def part_sent(self, part: Message, *, wa_id: str) -> None:
+        """pending -> sent, with WhatsApp's id, for one part of a reply."""
+        await self._move(part.id, (MessageStatus.PENDING,), MessageStatus.SENT, wa_id=wa_id, sent_at=utc_now())
 
-        A crash between the two leaves the inbound message reply-pending with a sent reply, which resuming it
-        records (the first write is then a no-op), without sending anything.
+    async def turn_answered(self, parts: list[Message]) -> None:
+        """The whole reply went out: its messages -> sent (or answered-by-fallback).
+
+        A crash before this leaves reply-pending messages with a sent reply, which resuming them records without
+        sending anything.
         """
-        now = utc_now()
-        await self._move(reply.id, (MessageStatus.PENDING,), MessageStatus.SENT, wa_id=wa_id, sent_at=now)
-        answered = MessageStatus.FALLBACK if reply.fallback else MessageStatus.SENT
-        await self._move(
-            inbound.id,
-            (MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING),
-            answered,
-            reply_id=reply.id,
-            sent_at=now,
-        )
+        last = parts[-1]
+        answered = MessageStatus.FALLBACK if last.fallback else MessageStatus.SENT
+        await self._move_turn(last, (MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING), answered, sent_at=utc_now())
 
-    async def skip(self, message_id: str, *, reason: str) -> bool:
+    async def covered_by_fallback(self, messages: list[Message]) -> None:
+        """answering -> answered-by-fallback without a reply of their own: the contact already has the fallback
+        for this outage, and these are owed a real answer with the rest."""
+        await self._move_all(messages, (MessageStatus.ANSWERING,), MessageStatus.FALLBACK)
+
+    async def skip(self, messages: list[Message], *, reason: str) -> None:
         """received / answering -> skipped: the bot decided not to answer, and says why."""
-        return await self._move(
-            message_id, (MessageStatus.RECEIVED, MessageStatus.ANSWERING), MessageStatus.SKIPPED, reason=reason
+        await self._move_all(
+            messages, (MessageStatus.RECEIVED, MessageStatus.ANSWERING), MessageStatus.SKIPPED, reason=reason
         )
 
-    async def go_stale(self, message_id: str, *, reason: str) -> bool:
-        """Unfinished -> stale: too old to answer now. A reply stored for it is not sent any more."""
-        moved = await self._move(message_id, UNFINISHED, MessageStatus.STALE, reason=reason)
-        if moved:
-            await self._abandon_replies(message_id, f"not sent: the message went stale ({reason})")
-        return moved
+    async def go_stale(self, messages: list[Message], *, reason: str) -> None:
+        """Unfinished -> stale: too old to answer now. A reply stored for them is not sent any more."""
+        await self._move_all(messages, (*UNFINISHED, MessageStatus.FALLBACK), MessageStatus.STALE, reason=reason)
+        await self._abandon_replies(messages, f"not sent: the message went stale ({reason})")
 
-    async def fail(self, message_id: str, *, error: str) -> bool:
-        """Unfinished -> failed, with the error; a reply stored for it and not sent fails with it."""
-        moved = await self._move(message_id, UNFINISHED, MessageStatus.FAILED, error=error)
-        if moved:
-            await self._abandon_replies(message_id, error)
-        return moved
+    async def fail(self, messages: list[Message], *, error: str) -> None:
+        """Unfinished -> failed, with the error; a reply stored for them and not sent fails with them."""
+        await self._move_all(messages, UNFINISHED, MessageStatus.FAILED, error=error)
+        await self._abandon_replies(messages, error)
 
-    async def _abandon_replies(self, inbound_id: str, error: str) -> None:
-        await self._collection.update_many(
-            {"in_reply_to": inbound_id, "status": MessageStatus.PENDING.value},
-            {"$set": {"status": MessageStatus.FAILED.value, "error": error, "updated_at": utc_now()}},
-        )
+    async def _abandon_replies(self, messages: list[Message], error: str) -> None:
+        turns = sorted({message.turn for message in messages if message.turn})
+        if turns:
+            await self._collection.update_many(
+                {"turn": {"$in": turns}, "direction": Direction.OUTBOUND.value, "status": MessageStatus.PENDING.value},
+                {"$set": {"status": MessageStatus.FAILED.value, "error": error, "updated_at": utc_now()}},
+            )
 
     async def record_ack(self, wa_ids: list[str], ack: int) -> int:
         """Delivered / read receipts for replies, mirrored on the messages they answer; returns replies moved.
@@ -183,12 +238,14 @@ class MessageRepository:
         )
         return len(replies)
 
-    async def unfinished(self) -> list[Message]:
-        """Inbound messages not settled yet, oldest first: what the reconciler puts back in the queues."""
+    async def waiting_contacts(self, *, owed: bool = False) -> list[str]:
+        """Contacts with messages not settled yet (and, with `owed`, those owed a real answer after a fallback),
+        the longest waiting first: what the reconciler puts back in the queues."""
+        statuses = [*UNFINISHED, MessageStatus.FALLBACK] if owed else list(UNFINISHED)
         cursor = self._collection.find(
-            {"direction": Direction.INBOUND.value, "status": {"$in": _values(UNFINISHED)}}
+            {"direction": Direction.INBOUND.value, "status": {"$in": _values(statuses)}}, {"contact_id": 1}
         ).sort("created_at", ASCENDING)
-        return [Message.from_mongo(raw) async for raw in cursor]
+        return list(dict.fromkeys([raw["contact_id"] async for raw in cursor]))
 
     async def _move(self, message_id: str, leaving: Iterable[MessageStatus], to: MessageStatus, **fields: Any) -> bool:
         """One status change: only from the states it may leave; True if it happened."""
@@ -198,12 +255,31 @@ class MessageRepository:
         )
         return bool(result.matched_count)
 
+    async def _move_all(
+        self, messages: list[Message], leaving: Iterable[MessageStatus], to: MessageStatus, **fields: Any
+    ) -> None:
+        if messages:
+            await self._collection.update_many(
+                {"_id": {"$in": [message.id for message in messages]}, "status": {"$in": _values(leaving)}},
+                {"$set": {"status": to.value, "updated_at": utc_now(), **fields}},
+            )
+
+    async def _move_turn(
+        self, reply: Message, leaving: Iterable[MessageStatus], to: MessageStatus, **fields: Any
+    ) -> None:
+        """The messages a reply answers: one update, guarded by their status and their turn."""
+        await self._collection.update_many(
+            {"turn": reply.turn, "direction": Direction.INBOUND.value, "status": {"$in": _values(leaving)}},
+            {"$set": {"status": to.value, "reply_id": reply.id, "updated_at": utc_now(), **fields}},
+        )
+
     async def history(self, current: Message, *, limit: int) -> list[Message]:
         """What was said in this contact's chat before `current`, oldest first, at most `limit` messages.
 
         Inbound messages that arrived after `current` are left out (they are answered later, in turn), but
         every reply that went out so far is in, even one sent after `current` arrived: the contact has seen it.
-        Replies that never went out (pending, failed) are not part of the conversation.
+        Replies that never went out (pending, failed) are not part of the conversation, nor fallback replies: they
+        say nothing, and the messages they covered are to be answered for real.
         """
         if limit <= 0:
             return []
@@ -211,7 +287,11 @@ class MessageRepository:
             "contact_id": current.contact_id,
             "_id": {"$ne": current.id},
             "$or": [
-                {"direction": Direction.OUTBOUND.value, "status": {"$in": _values(GONE_OUT)}},
+                {
+                    "direction": Direction.OUTBOUND.value,
+                    "status": {"$in": _values(GONE_OUT)},
+                    "fallback": {"$ne": True},
+                },
                 {"direction": Direction.INBOUND.value, "created_at": {"$lt": current.created_at}},
             ],
         }

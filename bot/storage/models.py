@@ -102,7 +102,7 @@ class MessageStatus(StrEnum):
     SENT = "sent"  # outbound: accepted by WhatsApp; inbound: its reply was
     DELIVERED = "delivered"  # from acks: the contact's phone has the reply (inbound: its reply)
     READ = "read"  # from acks: the contact read the reply (inbound: its reply)
-    FALLBACK = "answered-by-fallback"  # inbound: the model could not answer; the fallback reply was sent
+    FALLBACK = "answered-by-fallback"  # inbound: the model could not answer; covered by a fallback, still owed
     SKIPPED = "skipped"  # inbound: not answered on purpose (`reason` says why)
     STALE = "stale"  # inbound: too old when the bot got to it; reported to the operator, never answered late
     FAILED = "failed"  # either way: could not be answered or sent (`error` says why)
@@ -123,9 +123,14 @@ class Message(Document):
     status: MessageStatus
     text: str
     kind: str = Field("chat", description="WhatsApp's message type: chat (text), image, audio, sticker...")
+    is_group: bool = Field(False, description="inbound: written in a group (contact_id is then the group)")
+    author: str | None = Field(None, description="inbound, in a group: who wrote it")
+    mentions_me: bool = Field(False, description="inbound: the account's number is among its mentions")
     wa_id: str | None = None
     wa_key: str | None = Field(None, description="for a reply: the message id the bot chose before sending it")
-    in_reply_to: str | None = Field(None, description="for a reply: the id of the inbound message it answers")
+    in_reply_to: str | None = Field(None, description="for a reply: the newest inbound message it answers")
+    answers: list[str] | None = Field(None, description="for a reply: every inbound message it answers")
+    turn: str | None = Field(None, description="the turn (one worker's pass over a contact) that took it up")
     reply_id: str | None = Field(None, description="for an inbound message: the id of the reply that answers it")
     fallback: bool = Field(False, description="for a reply: the fallback text, sent because the model failed")
     attempts: int = Field(0, description="for an inbound message: how many times a worker took it up")

@@ -97,7 +97,7 @@ async def test_work_put_while_the_worker_runs_is_not_lost() -> None:
     async with asyncio.timeout(5):
         await first_running.wait()
     queue.put("ana", 1)
-    assert queue.pending("ana") == 2
+    assert queue.pending("ana") == 1  # waiting; 0 is running
     go_on.set()
     assert await queue.join(timeout_s=10)
     assert done == [0, 1]
@@ -122,30 +122,70 @@ async def test_join_waits_for_work_without_closing_the_queue() -> None:
     assert done == [1, 2]
 
 
-async def test_an_item_is_queued_once_while_it_waits_or_runs() -> None:
+async def test_an_item_waits_once_and_one_running_may_be_queued_again() -> None:
     done: list[str] = []
     running = asyncio.Event()
     go_on = asyncio.Event()
 
     async def handle(item: str) -> None:
-        if item == "m1":
+        if not running.is_set():
             running.set()
             async with asyncio.timeout(5):
                 await go_on.wait()
         done.append(item)
 
     queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=2)
-    assert queue.put("ana", "m1") is True
+    assert queue.put("ana", "ana") is True
     async with asyncio.timeout(5):
         await running.wait()
-    assert queue.put("ana", "m1") is False  # running
-    assert queue.put("ana", "m2") is True
-    assert queue.put("ana", "m2") is False  # waiting
+    assert queue.put("ana", "ana") is True  # running: it runs once more after (new messages came)
+    assert queue.put("ana", "ana") is False  # waiting already
     go_on.set()
     assert await queue.join(timeout_s=5)
-    assert done == ["m1", "m2"]
-    assert queue.put("ana", "m1") is True  # finished: may be handled again (the handler checks its state)
+    assert done == ["ana", "ana"]
+
+
+async def test_when_slots_are_full_higher_priority_goes_first() -> None:
+    order: list[str] = []
+    first_running = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def handle(item: str) -> None:
+        if item == "first":
+            first_running.set()
+            async with asyncio.timeout(5):
+                await go_on.wait()
+        order.append(item)
+
+    queue: KeyedWorkQueue[str] = KeyedWorkQueue(handle, max_concurrent=1)
+    queue.put("a", "first")
+    async with asyncio.timeout(5):
+        await first_running.wait()
+    queue.put("b", "low", priority=0)
+    queue.put("c", "also low", priority=0)
+    queue.put("d", "client", priority=5)
+    await asyncio.to_thread(int)  # let the three workers line up for the slot
+    go_on.set()
     assert await queue.join(timeout_s=5)
+    assert order == ["first", "client", "low", "also low"]
+
+
+async def test_a_full_backlog_refuses_then_says_when_there_is_room() -> None:
+    release = asyncio.Event()
+    room: list[int] = []
+
+    async def handle(_: int) -> None:
+        async with asyncio.timeout(5):
+            await release.wait()
+
+    queue: KeyedWorkQueue[int] = KeyedWorkQueue(
+        handle, max_concurrent=1, max_waiting=4, on_room=lambda: room.append(queue.waiting)
+    )
+    assert all(queue.put(f"k{i}", i) for i in range(4))
+    assert queue.put("k4", 4) is False  # full: the caller keeps it (the database does)
+    release.set()
+    assert await queue.join(timeout_s=5)
+    assert room == [2]  # told once, when half the backlog had gone
 
 
 async def test_stop_lets_running_items_finish_and_starts_no_new_one() -> None:
