@@ -169,6 +169,13 @@ class Application:
         return await self.whatsapp.send_text(chat_id, text)
 
     @property
+    def queue(self) -> KeyedWorkQueue[str]:
+        """The contacts waiting for, or in, a turn."""
+        if self._queue is None:
+            raise RuntimeError("the application is not started")
+        return self._queue
+
+    @property
     def inbox(self) -> Inbox:
         """Where incoming messages are stored (or buffered while the database is down)."""
         if self._inbox is None:

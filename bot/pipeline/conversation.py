@@ -132,8 +132,14 @@ class ConversationWorker:
             await self._reply(turn, Reply(self._flood_notice))
             return
         if all(decisions[message.id].action is Action.POLITE for message in turn):
-            # Only media the bot cannot read: one fixed, polite answer, and no model call.
-            await self._reply(turn, Reply(decisions[turn[-1].id].reply or self._rules.media_reply))
+            # Only media the bot cannot read: one fixed, polite answer, and no model call; not the same again
+            # right after it (a burst of stickers).
+            polite = decisions[turn[-1].id].reply or self._rules.media_reply
+            last = await self._db.messages.last_reply(contact_id)
+            if last is not None and last.text == polite:
+                await self._db.messages.skip(turn, reason="media; the polite answer was just given")
+                return
+            await self._reply(turn, Reply(polite))
             return
 
         contact = contact or Contact(id=contact_id, phone=contact_id.partition("@")[0])
@@ -182,11 +188,13 @@ class ConversationWorker:
                 self._on_stale(message)
 
     async def _generate(self, turn: list[Message], contact: Contact) -> Reply:
-        """One prompt for the whole turn: its messages are the newest user turn, after the history."""
-        newest = turn[-1]
+        """One prompt for the whole turn: all its messages are the newest user turn, after the history (which has
+        every reply that went out, even one sent after the first of them arrived)."""
         persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
-        history = await self._db.messages.history(newest, limit=self._history_limit + len(turn) - 1)
-        prompt = build_prompt(persona, contact, history, newest, max_message_chars=self._max_message_chars)
+        history = await self._db.messages.history(turn[0], limit=self._history_limit)
+        prompt = build_prompt(
+            persona, contact, [*history, *turn[:-1]], turn[-1], max_message_chars=self._max_message_chars
+        )
         return await self._responder.reply(prompt)
 
     async def _record_failure(self, turn: list[Message], error: Exception) -> None:

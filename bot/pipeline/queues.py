@@ -76,6 +76,7 @@ class KeyedWorkQueue(Generic[Item]):
         self._waiting: set[Item] = set()
         self._workers = TaskSet()
         self._running = 0
+        self.peak_running = 0  # the most items ever handled at once (for metrics, and to prove the bound)
         self._refused = False
         self._stopping = False
 
@@ -129,6 +130,7 @@ class KeyedWorkQueue(Generic[Item]):
                     queue.popleft()
                     self._item_started(item)
                     self._running += 1
+                    self.peak_running = max(self.peak_running, self._running)
                     try:
                         await self._handler(item)
                     except Exception:

@@ -87,6 +87,14 @@ class MessageRepository:
         key = wa_id.rpartition("_")[2]
         return await self._collection.find_one({"wa_key": key, "direction": Direction.OUTBOUND.value}) is not None
 
+    async def last_reply(self, contact_id: str) -> Message | None:
+        """The newest reply that went out to this contact."""
+        raw = await self._collection.find_one(
+            {"contact_id": contact_id, "direction": Direction.OUTBOUND.value, "status": {"$in": _values(GONE_OUT)}},
+            sort=[("created_at", DESCENDING)],
+        )
+        return Message.from_mongo(raw) if raw else None
+
     async def take_turn(self, contact_id: str, *, owed: bool = False) -> list[Message]:
         """A contact's waiting messages (received, or answering and left so by a crash) -> answering, together,
         under a new turn; with `owed`, also those answered by the fallback (the model is back). Oldest first."""

@@ -368,3 +368,19 @@ async def test_one_fallback_per_contact_per_outage_then_one_real_answer_for_all_
     assert len(ana) == 2 and "first question" in ana[1] and "second question" in ana[1]
     inbound = [m for m in await db.messages.for_contact("ana@c.us") if m.direction is Direction.INBOUND]
     assert {m.status for m in inbound} == {MessageStatus.SENT}
+
+
+async def test_a_turn_is_the_newest_user_turn_even_if_a_reply_went_out_after_its_first_message(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    await receive(db, "W0", "ana@c.us", "m0")
+    [first] = await db.messages.take_turn("ana@c.us")
+    await receive(db, "W1", "ana@c.us", "m1")  # arrives while m0 is being answered
+    handle = worker(db, responder, chat)
+    parts = await db.messages.store_reply([first], [("answer to m0", new_message_id())])
+    await Outbox(db, chat).send([first], parts)
+    await receive(db, "W2", "ana@c.us", "m2")
+    await handle("ana@c.us")
+    prompt = responder.prompts[-1]
+    assert [turn.role for turn in prompt.turns] == ["user", "model", "user"]
+    assert prompt.turns[-1].text.split("\n") == ["m1", "m2"]
