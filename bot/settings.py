@@ -107,6 +107,16 @@ class Settings(BaseSettings):
         description="longest wait between two Gemini calls; when Gemini asks for a longer one (Retry-After), "
         "the fallback is sent at once",
     )
+    ai_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        5, description="failed Gemini calls within AI_BREAKER_WINDOW_S that open the circuit breaker (no more calls)"
+    )
+    ai_breaker_window_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        60.0, description="how far back the circuit breaker counts failed Gemini calls"
+    )
+    ai_breaker_open_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        30.0,
+        description="how long an open circuit breaker sends the fallback without calling Gemini before one probe call",
+    )
     fallback_reply: Annotated[str, Field(min_length=1)] = Field(
         "Thanks for your message! I can't answer right now, but I'll get back to you soon.",
         description="sent when Gemini cannot answer",

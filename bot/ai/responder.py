@@ -2,7 +2,9 @@
 and answers with a friendly fallback when the model cannot.
 
 Retries are ours, not the SDK's: one policy (bot/resilience) decides what is worth a second call, how long to
-wait and when to give up, so that one message never costs more than AI_ATTEMPTS calls.
+wait and when to give up, so that one message never costs more than AI_ATTEMPTS calls. A circuit breaker counts
+every single call: once Gemini has failed often enough, retries stop and replies fall back without calling at all,
+until one probe call finds Gemini answering again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tenacity import RetryCallState
 
 from bot.ai.prompt import Prompt
 from bot.errors import AIError, StartupError, Unavailable
-from bot.resilience import parse_retry_after, retry_policy
+from bot.resilience import BreakerState, CircuitBreaker, parse_retry_after, retry_policy
 from bot.settings import Settings
 
 T = TypeVar("T")
@@ -36,13 +38,22 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the model answered, or the fallback; `attempts` and `error` say what it cost and why it fell back."""
+    """What the model answered, or the fallback; `attempts` and `error` say what it cost and why it fell back.
+
+    `breaker_open`: the fallback came while the AI circuit breaker was open (refused, or opened by this reply's
+    own failures), so a new answer is worth trying once it closes.
+    """
 
     text: str
     is_fallback: bool = False
     latency_s: float = 0.0
     attempts: int = 1
     error: str | None = None
+    breaker_open: bool = False
+
+
+class BreakerOpen(AIError):
+    """The circuit breaker refused a call: Gemini failed too often lately."""
 
 
 class Responder(Protocol):
@@ -65,9 +76,14 @@ class GeminiResponder:
         call_timeout_s: float | None = None,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 8.0,
+        breaker: CircuitBreaker,
     ) -> None:
-        """`client` must not retry by itself (see from_settings), or one reply could cost attempts x its calls."""
+        """`client` must not retry by itself (see from_settings), or one reply could cost attempts x its calls.
+
+        `breaker` is public: the application reads its state for health and subscribes to its changes.
+        """
         self._client = client
+        self.breaker = breaker
         self._model = model
         self._timeout_s = timeout_s
         self._fallback_text = fallback_text
@@ -77,7 +93,8 @@ class GeminiResponder:
         self._retry_max_s = retry_max_s
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> GeminiResponder:
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> GeminiResponder:
+        """`clock` drives the circuit breaker; tests pass their own so that no test waits for it."""
         if settings.gemini_api_key is None:
             raise StartupError("GEMINI_API_KEY is not set (get one at https://aistudio.google.com/apikey)")
         http_options = types.HttpOptions(
@@ -96,10 +113,21 @@ class GeminiResponder:
             call_timeout_s=settings.ai_call_timeout_s,
             retry_initial_s=settings.ai_retry_initial_s,
             retry_max_s=settings.ai_retry_max_s,
+            breaker=CircuitBreaker(
+                "ai",
+                failures=settings.ai_breaker_failures,
+                window_s=settings.ai_breaker_window_s,
+                open_s=settings.ai_breaker_open_s,
+                clock=clock,
+            ),
         )
 
     async def check(self) -> None:
-        """Prove at start-up that the endpoint answers and takes the key; a model lookup costs no tokens."""
+        """Prove at start-up that the endpoint answers and takes the key; a model lookup costs no tokens.
+
+        Outside the circuit breaker: start-up has its own verdict (exit codes), and a failed check must not leave
+        the daemon's first replies refused.
+        """
         try:
             async with asyncio.timeout(self._timeout_s):
                 await self._with_retries(lambda: self._client.aio.models.get(model=self._model), _Calls(), "lookup")
@@ -119,7 +147,9 @@ class GeminiResponder:
         calls = _Calls()
         try:
             async with asyncio.timeout(self._timeout_s) as deadline:
-                text = await self._with_retries(lambda: self._generate(prompt), calls, "call")
+                text = await self._with_retries(
+                    lambda: self._generate(prompt), calls, "call", breaker=self.breaker, deadline=deadline
+                )
         except (
             AIError,
             genai_errors.APIError,
@@ -127,7 +157,14 @@ class GeminiResponder:
             aiohttp.ClientError,
             OSError,  # TimeoutError too
         ) as error:
-            if isinstance(error, TimeoutError) and deadline.expired():
+            breaker_open = isinstance(error, BreakerOpen) or (
+                is_retryable(error) and self.breaker.state is BreakerState.OPEN
+            )
+            if isinstance(error, BreakerOpen):
+                reason = str(error)
+                cost = f"after {calls.made} calls" if calls.made else "without a call"
+                logger.warning("Gemini: {}; sending the fallback reply {}", reason, cost)
+            elif isinstance(error, TimeoutError) and deadline.expired():
                 reason = f"no answer within the {self._timeout_s:g} s deadline (AI_TIMEOUT_S)"
                 if calls.made > calls.logged:
                     self._log_failure(calls.made, reason, "sending the fallback reply")
@@ -136,25 +173,53 @@ class GeminiResponder:
             else:
                 reason = describe_error(error)
                 self._log_failure(calls.made, reason, f"{self._why_stopped(error, calls.made)}; sending the fallback")
+            if breaker_open and not isinstance(error, BreakerOpen):
+                reason += f"; circuit breaker {self.breaker.name} open"
             return Reply(
                 self._fallback_text,
                 is_fallback=True,
                 latency_s=time.perf_counter() - started,
                 attempts=calls.made,
                 error=reason,
+                breaker_open=breaker_open,
             )
         return Reply(text, latency_s=time.perf_counter() - started, attempts=calls.made)
 
-    async def _with_retries(self, call: Callable[[], Awaitable[T]], calls: _Calls, what: str) -> T:
+    async def _with_retries(
+        self,
+        call: Callable[[], Awaitable[T]],
+        calls: _Calls,
+        what: str,
+        *,
+        breaker: CircuitBreaker | None = None,
+        deadline: asyncio.Timeout | None = None,
+    ) -> T:
+        """`deadline` is the caller's overall one: a call it cuts off counts against `breaker` as a failure."""
+
         async def one_call() -> T:
+            if breaker is not None and not breaker.allow():
+                raise BreakerOpen(_refusal(breaker))
             calls.made += 1
             try:
-                async with asyncio.timeout(self._call_timeout_s) as call_deadline:
-                    return await call()
-            except TimeoutError as error:
-                if call_deadline.expired():
-                    raise TimeoutError(f"no answer within {self._call_timeout_s:g} s (AI_CALL_TIMEOUT_S)") from error
+                try:
+                    async with asyncio.timeout(self._call_timeout_s) as call_deadline:
+                        result = await call()
+                except TimeoutError as error:
+                    if call_deadline.expired():
+                        message = f"no answer within {self._call_timeout_s:g} s (AI_CALL_TIMEOUT_S)"
+                        raise TimeoutError(message) from error
+                    raise
+            except BaseException as error:
+                if breaker is not None:
+                    _report(breaker, error, deadline)
                 raise
+            if breaker is not None:
+                breaker.succeeded()
+            return result
+
+        def retryable(error: BaseException) -> bool:
+            # Once the breaker is open, a wait and another call could only be refused.
+            return is_retryable(error) and (breaker is None or breaker.state is not BreakerState.OPEN)
 
         def before_sleep(state: RetryCallState) -> None:
             calls.logged = state.attempt_number
@@ -169,7 +234,7 @@ class GeminiResponder:
             )
 
         retrying = retry_policy(
-            retryable=is_retryable,
+            retryable=retryable,
             attempts=self._attempts,
             initial_wait_s=self._retry_initial_s,
             max_wait_s=self._retry_max_s,
@@ -194,6 +259,8 @@ class GeminiResponder:
     def _why_stopped(self, error: BaseException, calls: int) -> str:
         if not is_retryable(error):
             return "not worth retrying"
+        if self.breaker.state is BreakerState.OPEN:
+            return f"circuit breaker {self.breaker.name} opened"
         if calls >= self._attempts:
             return f"no calls left (AI_ATTEMPTS={self._attempts})"
         return "the next try would come too late (AI_TIMEOUT_S, AI_RETRY_MAX_S)"
@@ -211,6 +278,26 @@ class _Calls:
 
     made: int = 0
     logged: int = 0  # failed calls that already have their warning line
+
+
+def _report(breaker: CircuitBreaker, error: BaseException, deadline: asyncio.Timeout | None) -> None:
+    """Only trouble another call could get past says Gemini is failing; a refused request is its own fault."""
+    if isinstance(error, asyncio.CancelledError):
+        # Cut off by the reply's deadline: Gemini was too slow. Any other cancellation (shutdown) tells nothing.
+        if deadline is not None and deadline.expired():
+            breaker.failed()
+        else:
+            breaker.released()
+    elif is_retryable(error):
+        breaker.failed()
+    else:
+        breaker.released()
+
+
+def _refusal(breaker: CircuitBreaker) -> str:
+    retry_in_s = breaker.retry_in_s()
+    when = "a probe call is under way" if retry_in_s is None else f"next probe in {retry_in_s:.1f} s"
+    return f"circuit breaker {breaker.name} is open ({when})"
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
@@ -12,6 +14,7 @@ from loguru import logger
 from bot.ai import GeminiResponder, Prompt, Turn
 from bot.ai.responder import describe_error, is_retryable, retry_after_of
 from bot.errors import StartupError, Unavailable
+from bot.resilience import BreakerState
 from bot.settings import Settings
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
@@ -28,7 +31,7 @@ MakeResponder = Callable[..., GeminiResponder]
 async def make_responder(simulator: Simulator) -> AsyncIterator[MakeResponder]:
     made: list[GeminiResponder] = []
 
-    def make(**overrides: object) -> GeminiResponder:
+    def make(clock: Callable[[], float] = time.monotonic, **overrides: object) -> GeminiResponder:
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             gemini_api_key="test-key",  # type: ignore[arg-type]
@@ -36,7 +39,7 @@ async def make_responder(simulator: Simulator) -> AsyncIterator[MakeResponder]:
             fallback_reply=FALLBACK,
             **overrides,  # type: ignore[arg-type]
         )
-        made.append(GeminiResponder.from_settings(settings))
+        made.append(GeminiResponder.from_settings(settings, clock=clock))
         return made[-1]
 
     yield make
@@ -285,6 +288,198 @@ def test_retry_info_in_the_error_body_counts_as_retry_after() -> None:
     assert describe_error(error) == "HTTP 429 RESOURCE_EXHAUSTED, retry after 37 s"
     assert retry_after_of(genai_errors.ClientError(429, {"error": {"code": 429}})) is None
     assert retry_after_of(TimeoutError()) is None
+
+
+# The circuit breaker, counting single calls. Its clock is the test's: no test waits for open_s to pass.
+
+CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+BREAKER = {"ai_breaker_failures": 3, "ai_breaker_window_s": 60.0, "ai_breaker_open_s": 30.0}
+# Gemini failing for a while, each way it can: overloaded, out of quota (asking for a short wait), hung.
+OUTAGES = {
+    "503": {"fail_next": 100, "status": 503},
+    "429 with retry-after": {"fail_next": 100, "status": 429, "retry_after_s": 0.01},
+    "hung": {"hang_next": 100},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def watch(responder: GeminiResponder) -> list[tuple[BreakerState, BreakerState]]:
+    changes: list[tuple[BreakerState, BreakerState]] = []
+    responder.breaker.subscribe(lambda old, new: changes.append((old, new)))
+    return changes
+
+
+@pytest.mark.parametrize("outage", OUTAGES.values(), ids=OUTAGES.keys())
+async def test_the_breaker_bounds_the_calls_of_an_outage(
+    sim: SimulatorClient, make_responder: MakeResponder, outage: dict[str, float]
+) -> None:
+    responder = make_responder(Clock(), ai_attempts=3, ai_call_timeout_s=0.2, **BREAKER, **FAST)
+    await responder.check()  # a warm connection, so that a hung call's 0.2 s is all waiting for Gemini
+    await sim.gemini_behaviour(**outage)
+    replies = [await responder.reply(PROMPT) for _ in range(10)]
+    assert all(reply.is_fallback and reply.breaker_open for reply in replies)
+    # The first reply's three failed calls opened it; nine messages later, still no other call.
+    assert [reply.attempts for reply in replies] == [3] + [0] * 9
+    assert replies[0].error is not None and replies[0].error.endswith("; circuit breaker ai open")
+    assert all(reply.error == "circuit breaker ai is open (next probe in 30.0 s)" for reply in replies[1:])
+    # At most: on a loaded machine a hung call can be given up before its request reaches the server.
+    assert 1 <= len(await sim.gemini_requests()) <= 3
+    assert responder.breaker.state is OPEN
+
+
+@pytest.mark.parametrize("outage", [OUTAGES["503"], OUTAGES["hung"]], ids=["503", "hung"])
+async def test_retries_stop_once_the_breaker_opens(
+    sim: SimulatorClient, make_responder: MakeResponder, warnings: list[str], outage: dict[str, float]
+) -> None:
+    responder = make_responder(Clock(), ai_attempts=2, ai_call_timeout_s=0.2, **BREAKER, **FAST)
+    await responder.check()
+    await sim.gemini_behaviour(**outage)
+    first = await responder.reply(PROMPT)
+    assert (first.attempts, first.breaker_open, responder.breaker.state) == (2, False, CLOSED)
+    second = await responder.reply(PROMPT)  # its first call is the third failure: no second call
+    assert (second.is_fallback, second.attempts, second.breaker_open) == (True, 1, True)
+    third = await responder.reply(PROMPT)
+    assert (third.is_fallback, third.attempts, third.breaker_open) == (True, 0, True)
+    assert 1 <= len(await sim.gemini_requests()) <= 3
+    assert warnings[-3] == "circuit breaker ai: open (3 failures within 60 s; no calls for 30 s)"
+    assert warnings[-2].startswith("Gemini call 1 of 2 failed (")
+    assert warnings[-2].endswith("); circuit breaker ai opened; sending the fallback")
+    assert warnings[-1] == (
+        "Gemini: circuit breaker ai is open (next probe in 30.0 s); sending the fallback reply without a call"
+    )
+
+
+async def test_after_open_s_one_probe_finds_gemini_well_and_closes_it(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    clock = Clock()
+    responder = make_responder(clock, ai_attempts=3, **BREAKER, **FAST)
+    changes = watch(responder)
+    await sim.gemini_behaviour(fail_next=3, status=503)  # then well again
+    assert (await responder.reply(PROMPT)).breaker_open
+    clock.now += 29.9
+    assert (await responder.reply(PROMPT)).attempts == 0
+    assert len(await sim.gemini_requests()) == 3
+    clock.now += 0.1
+    probe = await responder.reply(PROMPT)
+    assert (probe.is_fallback, probe.attempts, probe.breaker_open) == (False, 1, False)
+    assert changes == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
+    assert not (await responder.reply(PROMPT)).is_fallback
+    assert len(await sim.gemini_requests()) == 5
+
+
+async def test_a_failed_probe_opens_it_again_without_retries(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    clock = Clock()
+    responder = make_responder(clock, ai_attempts=3, **BREAKER, **FAST)
+    changes = watch(responder)
+    await sim.gemini_behaviour(fail_next=100, status=503)
+    await responder.reply(PROMPT)
+    clock.now += 30
+    probe = await responder.reply(PROMPT)
+    assert (probe.is_fallback, probe.attempts, probe.breaker_open) == (True, 1, True)
+    assert changes == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, OPEN)]
+    assert responder.breaker.retry_at == clock.now + 30
+    assert (await responder.reply(PROMPT)).attempts == 0
+    assert len(await sim.gemini_requests()) == 4
+
+
+async def test_while_the_probe_runs_other_replies_make_no_call(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    clock = Clock()
+    responder = make_responder(clock, ai_attempts=3, **BREAKER, **FAST)
+    await sim.gemini_behaviour(fail_next=3, status=503)
+    await responder.reply(PROMPT)
+    await sim.gemini_behaviour(delay_ms=500)  # well again, but slow: the probe is still running below
+    probing = asyncio.Event()
+    responder.breaker.subscribe(lambda old, new: probing.set() if new is HALF_OPEN else None)
+    clock.now += 30
+    probe = asyncio.create_task(responder.reply(PROMPT))
+    async with asyncio.timeout(5):
+        await probing.wait()
+    other = await responder.reply(PROMPT)
+    assert (other.is_fallback, other.attempts, other.breaker_open) == (True, 0, True)
+    assert other.error == "circuit breaker ai is open (a probe call is under way)"
+    assert not (await probe).is_fallback
+    assert responder.breaker.state is CLOSED
+    assert len(await sim.gemini_requests()) == 4
+
+
+async def test_input_errors_do_not_open_the_breaker(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    responder = make_responder(Clock(), ai_attempts=3, **BREAKER, **FAST)
+    changes = watch(responder)
+    await sim.gemini_behaviour(fail_next=6, status=400)
+    replies = [await responder.reply(PROMPT) for _ in range(6)]
+    assert all(reply.is_fallback and not reply.breaker_open and reply.attempts == 1 for reply in replies)
+    assert (responder.breaker.state, changes) == (CLOSED, [])
+    assert len(await sim.gemini_requests()) == 6
+
+
+async def test_a_probe_refused_for_its_input_hands_the_probe_on(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    clock = Clock()
+    responder = make_responder(clock, ai_attempts=3, **BREAKER, **FAST)
+    await sim.gemini_behaviour(fail_next=3, status=503)
+    await responder.reply(PROMPT)
+    clock.now += 30
+    await sim.gemini_behaviour(fail_next=1, status=400)
+    refused = await responder.reply(PROMPT)
+    assert (refused.is_fallback, refused.attempts, refused.breaker_open) == (True, 1, False)
+    assert responder.breaker.state is HALF_OPEN  # a 400 says nothing about Gemini being well or not
+    assert not (await responder.reply(PROMPT)).is_fallback  # the next reply is the probe
+    assert responder.breaker.state is CLOSED
+
+
+async def test_a_reply_cut_off_by_its_deadline_counts_as_a_failure(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    responder = make_responder(Clock(), ai_timeout_s=0.3, ai_breaker_failures=1)
+    await sim.gemini_behaviour(delay_ms=3000)
+    reply = await responder.reply(PROMPT)
+    assert (reply.is_fallback, reply.attempts, reply.breaker_open) == (True, 1, True)
+    assert responder.breaker.state is OPEN
+
+
+async def test_a_cancelled_probe_hands_the_probe_on(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    clock = Clock()
+    responder = make_responder(clock, ai_attempts=3, **BREAKER, **FAST)
+    await sim.gemini_behaviour(fail_next=3, status=503)
+    await responder.reply(PROMPT)
+    await sim.gemini_behaviour(delay_ms=3000)
+    probing = asyncio.Event()
+    responder.breaker.subscribe(lambda old, new: probing.set() if new is HALF_OPEN else None)
+    clock.now += 30
+    probe = asyncio.create_task(responder.reply(PROMPT))
+    async with asyncio.timeout(5):
+        await probing.wait()
+    probe.cancel()  # the daemon stopping: says nothing about Gemini
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    assert responder.breaker.state is HALF_OPEN
+    assert responder.breaker.allow()
+
+
+async def test_the_start_up_check_neither_uses_nor_feeds_the_breaker(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    responder = make_responder(Clock(), ai_attempts=2, ai_breaker_failures=1, **FAST)
+    await sim.gemini_behaviour(fail_next=2, status=503)
+    with pytest.raises(Unavailable):
+        await responder.check()
+    assert responder.breaker.state is CLOSED
+    await sim.gemini_behaviour(fail_next=1, status=503)
+    assert (await responder.reply(PROMPT)).breaker_open
+    await responder.check()  # goes through an open breaker
 
 
 @pytest.fixture
