@@ -25,6 +25,7 @@ from bot.pipeline import (
 )
 from bot.pipeline.pacing import OutgoingPace, split_reply
 from bot.pipeline.policy import AnswerRules
+from bot.resilience import BreakerState
 from bot.settings import Settings
 from bot.storage import Database
 from bot.storage.database import OUTAGE_ERRORS
@@ -61,6 +62,7 @@ class Application:
         self._reconciler: Reconciler | None = None
         self._stale: StaleReport | None = None
         self.traffic: Traffic | None = None
+        self._worker: ConversationWorker | None = None
         self._tasks = TaskSet()
         self._running = False
 
@@ -134,7 +136,10 @@ class Application:
             health=self.storage,
             on_stale=self._stale.add,
             on_owed=self._resume_soon,
+            ai_available=self._ai_available,
         )
+        self._worker = worker
+        self.responder.breaker.subscribe(self._on_ai_breaker)
         self._queue = KeyedWorkQueue(
             worker,
             max_concurrent=settings.max_concurrent_replies,
@@ -206,6 +211,21 @@ class Application:
         # The page half of the catch-up runs in the WhatsApp client; this is the database half.
         if change.current is ConnectionState.CONNECTED:
             self._resume_soon()
+
+    def _ai_available(self) -> bool:
+        """The model may be asked: its breaker is closed, or open but due for its probe call."""
+        assert self.responder is not None
+        breaker = self.responder.breaker
+        return breaker.state is not BreakerState.OPEN or (breaker.retry_in_s() or 0.0) <= 0.0
+
+    def _on_ai_breaker(self, _: BreakerState, state: BreakerState) -> None:
+        assert self.responder is not None and self._worker is not None
+        if state is BreakerState.OPEN:
+            # Nobody may write while the model is down: the contacts it owes answers bring the probe call.
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.responder.breaker.open_s, self._resume_soon)
+        elif state is BreakerState.CLOSED:
+            self._worker.ai_back()
 
     def _resume_soon(self) -> None:
         """Queue the contacts whose messages wait in the database (after a reconnect, when the backlog has room,

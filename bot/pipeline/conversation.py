@@ -65,8 +65,8 @@ class ConversationWorker:
         self._on_stale = on_stale
         self._on_owed = on_owed
         self._ai_available = ai_available
-        # Contacts that got the fallback reply in the current AI outage: they get it once, not per message.
-        self._given_fallback: set[str] = set()
+        # Some contact was answered by the fallback and is owed a real answer once the model is back.
+        self._owed = False
 
     async def ready(self, contact_id: str) -> None:
         """Awaited by the queue before the turn takes a slot: the contact stopped typing for a moment."""
@@ -75,8 +75,7 @@ class ConversationWorker:
 
     def ai_back(self) -> None:
         """The model answers again: every contact answered only by the fallback is owed a real answer."""
-        if self._given_fallback:
-            self._given_fallback.clear()
+        self._owed = False
         if self._on_owed is not None:
             self._on_owed()
 
@@ -149,12 +148,14 @@ class ConversationWorker:
             group.create_task(self._show_typing(contact_id), name=f"pipeline:{contact_id}:typing")
             reply = await self._generate(turn, contact)
         if reply.is_fallback:
-            if contact_id in self._given_fallback:
+            self._owed = True
+            # Once per outage: a contact whose last reply was the fallback is not told again.
+            last = await self._db.messages.last_reply(contact_id)
+            if last is not None and last.fallback:
                 await self._db.messages.covered_by_fallback(turn)
                 logger.info("message(s) {}: covered by the fallback {} already has", _ids(turn), contact_id)
                 return
-            self._given_fallback.add(contact_id)
-        elif self._given_fallback:
+        elif self._owed:
             self.ai_back()
         await self._reply(turn, reply)
 

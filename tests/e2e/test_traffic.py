@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from bot.pipeline.policy import AnswerRules
 from bot.settings import Settings
 from bot.simulator.client import SimulatorClient
@@ -14,6 +16,7 @@ from bot.storage import Direction, MessageStatus
 from .conftest import (
     ANA,
     BEN,
+    CARO,
     REPLY_TIMEOUT_S,
     StartWatched,
     assert_covered_once,
@@ -154,3 +157,50 @@ async def test_bad_input_never_stops_a_worker(
     for request in await sim.gemini_requests():
         assert len(request.all_text) < 20_000  # the huge message is capped in the prompt
     assert [r.text for r in await sim.sent(to=BEN)] == [AnswerRules().media_reply]  # once for the three
+
+
+@pytest.mark.parametrize(
+    "trouble",
+    [{"status": 500}, {"status": 429, "retry_after_s": 0.2}, {"hang_next": 1000}],
+    ids=["500", "429-retry-after", "timeouts"],
+)
+async def test_an_ai_outage_costs_bounded_calls_one_fallback_per_contact_then_real_answers(
+    sim: SimulatorClient, start_linked: StartWatched, fault_settings: Settings, trouble: dict[str, object]
+) -> None:
+    settings = fault_settings.model_copy(
+        update={
+            "ai_attempts": 3,
+            "ai_call_timeout_s": 0.5,
+            "ai_retry_initial_s": 0.05,
+            "ai_retry_max_s": 0.3,
+            "ai_breaker_failures": 3,
+            "ai_breaker_open_s": 2.0,
+        }
+    )
+    app, _ = await start_linked(settings)
+    if "hang_next" not in trouble:
+        trouble = {**trouble, "fail_next": 1000}
+    await sim.gemini_behaviour(**trouble)
+    people = {ANA: "Ana", BEN: "Ben", CARO: "Caro"}
+    started = time.monotonic()
+    for round_number in range(3):
+        for number, name in people.items():
+            await sim.send(number, f"{name} asks question {round_number}", name=name)
+        await asyncio.sleep(0.3)  # three rounds spread over the outage, not synchronising anything
+    for number in people:
+        await wait_until(lambda number=number: has_replies(sim, number, 1))
+    assert await app.wait_idle(REPLY_TIMEOUT_S)
+    outage_s = time.monotonic() - started
+    for number in people:  # one fallback each, however many questions
+        assert [r.text for r in await sim.sent(to=number)] == [settings.fallback_reply]
+    calls = len(await sim.gemini_requests())
+    # The breaker counts single calls: it opens after 3, then one probe per open period at most.
+    assert calls <= settings.ai_breaker_failures + 1 + int(outage_s / settings.ai_breaker_open_s) + 1, calls
+
+    await sim.gemini_behaviour()  # the model is back: the next probe closes the breaker
+    for number, name in people.items():
+        texts = [f"{name} asks question {round_number}" for round_number in range(3)]
+        await wait_until(lambda number=number, texts=texts: replies_cover(sim, number, texts), 30)
+        replies = [r.text for r in await sim.sent(to=number)]
+        assert replies[0] == settings.fallback_reply and len(replies) == 2  # then one real answer for all
+        assert_covered_once(texts, replies[1:])
