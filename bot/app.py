@@ -25,7 +25,7 @@ from bot.pipeline import (
 )
 from bot.pipeline.pacing import OutgoingPace, split_reply
 from bot.pipeline.policy import AnswerRules
-from bot.resilience import BreakerState
+from bot.resilience import BreakerState, CircuitBreaker
 from bot.settings import Settings
 from bot.storage import Database
 from bot.storage.database import OUTAGE_ERRORS
@@ -114,11 +114,18 @@ class Application:
                 hard_per_minute=settings.flood_hard_per_minute,
             )
         )
+        send_breaker = CircuitBreaker(
+            "send",
+            failures=settings.send_breaker_failures,
+            window_s=settings.send_breaker_window_s,
+            open_s=settings.send_breaker_open_s,
+        )
         outbox = Outbox(
             self.db,
             self.whatsapp,
             split=lambda text: split_reply(text, settings.reply_max_chars),
             pace=OutgoingPace(settings, self.whatsapp),
+            breaker=send_breaker,
         )
         worker = ConversationWorker(
             self.db,
@@ -140,6 +147,7 @@ class Application:
         )
         self._worker = worker
         self.responder.breaker.subscribe(self._on_ai_breaker)
+        send_breaker.subscribe(lambda _, state: self._retry_when_due(send_breaker, state))
         self._queue = KeyedWorkQueue(
             worker,
             max_concurrent=settings.max_concurrent_replies,
@@ -220,12 +228,18 @@ class Application:
 
     def _on_ai_breaker(self, _: BreakerState, state: BreakerState) -> None:
         assert self.responder is not None and self._worker is not None
+        if state is BreakerState.CLOSED:
+            self._worker.ai_back()  # queues the contacts it owes answers
+        else:
+            self._retry_when_due(self.responder.breaker, state)
+
+    def _retry_when_due(self, breaker: CircuitBreaker, state: BreakerState) -> None:
+        """An open breaker holds work back; nobody may write in the meantime, so the waiting contacts are
+        queued again when it is due for its probe (and the probe comes from them)."""
         if state is BreakerState.OPEN:
-            # Nobody may write while the model is down: the contacts it owes answers bring the probe call.
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.responder.breaker.open_s, self._resume_soon)
+            asyncio.get_running_loop().call_later(breaker.open_s, self._resume_soon)
         elif state is BreakerState.CLOSED:
-            self._worker.ai_back()
+            self._resume_soon()
 
     def _resume_soon(self) -> None:
         """Queue the contacts whose messages wait in the database (after a reconnect, when the backlog has room,

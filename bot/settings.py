@@ -146,6 +146,15 @@ class Settings(BaseSettings):
         description="incoming messages kept in memory while MongoDB is unreachable (later ones stay unread on "
         "WhatsApp and are read back when it returns)",
     )
+    send_breaker_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        5, description="sends WhatsApp refuses within SEND_BREAKER_WINDOW_S before sending pauses"
+    )
+    send_breaker_window_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        60.0, description="the window in which refused sends are counted"
+    )
+    send_breaker_open_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        60.0, description="how long sending pauses before one reply is tried again (replies wait, stored)"
+    )
     max_waiting_contacts: Annotated[int, Field(ge=1)] = Field(
         10_000,
         description="contacts waiting in memory for a free worker; past this their messages wait in the database "

@@ -142,11 +142,14 @@ class ConversationWorker:
             return
 
         contact = contact or Contact(id=contact_id, phone=contact_id.partition("@")[0])
-        # "typing..." goes out while the model thinks; leaving the group waits for it, so it is never shown
-        # after the reply.
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._show_typing(contact_id), name=f"pipeline:{contact_id}:typing")
+        # "typing..." goes out while the model thinks, and is waited for, so it is never shown after the reply.
+        typing = asyncio.create_task(self._show_typing(contact_id), name=f"pipeline:{contact_id}:typing")
+        try:
             reply = await self._generate(turn, contact)
+        except BaseException:
+            typing.cancel()
+            raise
+        await typing
         if reply.is_fallback:
             self._owed = True
             # Once per outage: a contact whose last reply was the fallback is not told again.

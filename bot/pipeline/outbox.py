@@ -10,6 +10,7 @@ from loguru import logger
 from bot.ai import Reply
 from bot.errors import WhatsAppError
 from bot.pipeline.protocols import ChatActions
+from bot.resilience import CircuitBreaker
 from bot.storage import GONE_OUT, Database, Message
 from bot.whatsapp.events import new_message_id
 
@@ -25,11 +26,15 @@ class Outbox:
         *,
         split: Callable[[str], list[str]] | None = None,
         pace: Pace | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._db = db
         self._chat = chat
         self._split = split
         self._pace = pace
+        # WhatsApp refusing sends again and again (a restriction on the account, a broken page): stop trying
+        # for a while rather than fail every reply; the replies wait, stored, for its probe.
+        self.breaker = breaker
 
     async def store(self, turn: list[Message], reply: Reply) -> list[Message]:
         """answering -> reply-pending. Nothing is sent that is not recorded first: if this write fails, the
@@ -39,8 +44,8 @@ class Outbox:
         return await self._db.messages.store_reply(turn, parts, fallback=reply.is_fallback, error=reply.error)
 
     async def send(self, turn: list[Message], parts: list[Message], *, maybe_sent: bool = False) -> bool:
-        """Send a stored reply, part by part, and record it; False (recorded as failed, logged) if WhatsApp
-        refused it.
+        """Send a stored reply, part by part, and record it; False if WhatsApp refused it (recorded as failed,
+        logged) or if sending is paused by the breaker (the reply waits, stored, for the next try).
 
         `maybe_sent`: the reply was stored before a crash, a stop or an outage and may have gone out; WhatsApp
         is searched for each part's id first, and a part found there is recorded, not sent again.
@@ -50,14 +55,25 @@ class Outbox:
             if part.status in GONE_OUT:
                 continue
             assert part.wa_key is not None, "a stored reply always has the id it is sent with"
+            if self.breaker is not None and not self.breaker.allow():
+                logger.warning("message(s) {}: sending is paused (circuit breaker send); the reply waits", _ids(turn))
+                return False
             if self._pace is not None:
                 await self._pace(contact_id, part.text)
             try:
                 wa_id = await self._chat.send_text(contact_id, part.text, message_id=part.wa_key, maybe_sent=maybe_sent)
             except WhatsAppError as error:
+                if self.breaker is not None:
+                    self.breaker.failed()
                 await self._db.messages.fail(turn, error=f"reply not sent: {error}")
                 logger.error("message(s) {}: reply to {} not sent: {}", _ids(turn), contact_id, error)
                 return False
+            except BaseException:
+                if self.breaker is not None:
+                    self.breaker.released()  # cut short (a stop): says nothing about WhatsApp
+                raise
+            if self.breaker is not None:
+                self.breaker.succeeded()
             await self._db.messages.part_sent(part, wa_id=wa_id)
         await self._db.messages.turn_answered(parts)
         return True

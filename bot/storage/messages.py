@@ -287,7 +287,8 @@ class MessageRepository:
         Inbound messages that arrived after `current` are left out (they are answered later, in turn), but
         every reply that went out so far is in, even one sent after `current` arrived: the contact has seen it.
         Replies that never went out (pending, failed) are not part of the conversation, nor fallback replies: they
-        say nothing, and the messages they covered are to be answered for real.
+        say nothing, and the messages they covered are to be answered for real. Nor are messages that failed (one
+        that made the model fail would fail every later answer) or were skipped (empty, binary, not for the bot).
         """
         if limit <= 0:
             return []
@@ -300,7 +301,11 @@ class MessageRepository:
                     "status": {"$in": _values(GONE_OUT)},
                     "fallback": {"$ne": True},
                 },
-                {"direction": Direction.INBOUND.value, "created_at": {"$lt": current.created_at}},
+                {
+                    "direction": Direction.INBOUND.value,
+                    "created_at": {"$lt": current.created_at},
+                    "status": {"$nin": _values((MessageStatus.FAILED, MessageStatus.SKIPPED))},
+                },
             ],
         }
         cursor = self._collection.find(query).sort("created_at", DESCENDING).limit(limit)

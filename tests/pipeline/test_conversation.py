@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot.pipeline import ConversationWorker, Outbox
 from bot.pipeline.policy import AnswerRules
 from bot.pipeline.traffic import Traffic, TrafficRules
+from bot.resilience import BreakerState, CircuitBreaker
 from bot.storage import Database, Direction, Message, MessageStatus, utc_now
 from bot.storage.health import StorageHealth
 from bot.whatsapp.events import new_message_id
@@ -384,3 +385,51 @@ async def test_a_turn_is_the_newest_user_turn_even_if_a_reply_went_out_after_its
     prompt = responder.prompts[-1]
     assert [turn.role for turn in prompt.turns] == ["user", "model", "user"]
     assert prompt.turns[-1].text.split("\n") == ["m1", "m2"]
+
+
+async def test_sending_refused_again_and_again_pauses_and_the_held_replies_go_out_once_later(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("send", failures=2, window_s=60, open_s=30, clock=lambda: now[0])
+    handle = ConversationWorker(
+        db,
+        responder,
+        Outbox(db, chat, breaker=breaker),
+        chat,
+        default_persona="default",
+        history_limit=10,
+        max_age=MAX_AGE,
+    )
+    chat.fail_sending = True
+    for contact_id in ("a@c.us", "b@c.us", "c@c.us"):
+        await receive(db, f"W-{contact_id}", contact_id, f"hello from {contact_id}")
+        await handle(contact_id)
+    assert breaker.state is BreakerState.OPEN
+    assert [(await db.messages.for_contact(c))[0].status for c in ("a@c.us", "b@c.us")] == [MessageStatus.FAILED] * 2
+    assert (await db.messages.for_contact("c@c.us"))[0].status is MessageStatus.REPLY_PENDING  # held, not failed
+
+    chat.fail_sending = False
+    now[0] = 31.0  # due for the probe
+    await handle("c@c.us")
+    assert chat.sent == [("c@c.us", "echo: hello from c@c.us")] and breaker.state is BreakerState.CLOSED
+    assert (await db.messages.for_contact("c@c.us"))[0].status is MessageStatus.SENT
+
+
+async def test_a_poisoned_message_fails_with_its_error_and_the_next_is_answered(
+    db: Database, chat: RecordingChat
+) -> None:
+    class Choking(EchoResponder):
+        async def reply(self, prompt):  # type: ignore[no-untyped-def]
+            if "poison" in prompt.turns[-1].text:
+                raise ValueError("the model client choked on this text")
+            return await super().reply(prompt)
+
+    handle = worker(db, Choking(), chat)
+    poisoned = await receive(db, "W1", "ana@c.us", "poison pill")
+    await handle("ana@c.us")
+    await receive(db, "W2", "ana@c.us", "a normal question")
+    await handle("ana@c.us")
+    stored = await db.messages.get(poisoned.id)
+    assert stored is not None and stored.status is MessageStatus.FAILED and "choked" in (stored.error or "")
+    assert chat.sent == [("ana@c.us", "echo: a normal question")]
