@@ -22,7 +22,7 @@ from pathlib import Path
 from loguru import logger
 
 from bot.app import Application
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, UNPACED, Settings
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
 
@@ -96,13 +96,7 @@ async def run(messages: int, contacts: int, delays_ms: list[float]) -> list[dict
                 personas_dir=PROJECT_ROOT / "config" / "personas",
                 max_concurrent_replies=contacts,
                 log_level="WARNING",
-                # The bot's own overhead: no waiting for people to stop typing, no human pacing, no flood limits.
-                coalesce_quiet_s=0.0,
-                typing_chars_per_s=0.0,
-                min_gap_per_contact_s=0.0,
-                max_messages_per_minute=0,
-                flood_soft_per_minute=0,
-                flood_hard_per_minute=0,
+                **UNPACED,  # type: ignore[arg-type]
             )
             async with Application(settings) as app:
                 assert app.whatsapp is not None

@@ -18,6 +18,18 @@ PHONE_PATTERN = re.compile(r"\+?[0-9][0-9 ()-]{5,20}")
 SECRET_SETTINGS = frozenset({"MONGODB_URI", "GEMINI_API_KEY", "ALERT_WEBHOOK_URL"})
 
 
+# The bot at its own speed: no waiting for people to stop typing, no human-looking pacing, no flood or rate
+# limits. For tests and benchmarks, which measure or prove the rest; never for real contacts.
+UNPACED: dict[str, object] = {
+    "coalesce_quiet_s": 0.0,
+    "typing_chars_per_s": 0.0,
+    "min_gap_per_contact_s": 0.0,
+    "max_messages_per_minute": 0,
+    "flood_soft_per_minute": 0,
+    "flood_hard_per_minute": 0,
+}
+
+
 class SettingsError(ValueError):
     """A setting has a wrong value; the message is one line naming the setting and what is expected."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import Application
-from bot.settings import MEMORY_URI, PROJECT_ROOT, Settings
+from bot.settings import MEMORY_URI, PROJECT_ROOT, UNPACED, Settings
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
 from bot.storage import GONE_OUT, Database, Direction
@@ -51,12 +51,8 @@ def daemon_settings(simulator: Simulator, tmp_path: Path, mongodb_uri: str) -> S
         personas_dir=PROJECT_ROOT / "config" / "personas",
         ai_timeout_s=10.0,
         shutdown_timeout_s=10.0,
-        # Answer at once, no flood limits: the tests of traffic control turn these on themselves.
-        coalesce_quiet_s=0.0,
-        flood_soft_per_minute=0,
-        flood_hard_per_minute=0,
-        typing_chars_per_s=0.0,
-        min_gap_per_contact_s=0.0,
+        # Answer at once, no limits: the tests of traffic control turn these on themselves.
+        **UNPACED,  # type: ignore[arg-type]
     )
 
 
