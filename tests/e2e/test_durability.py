@@ -120,9 +120,14 @@ async def test_kill_9_mid_reply_then_a_restart_answers_each_message_once(
 
     await sim.gemini_behaviour(delay_ms=30_000)  # the model is slow: replies are in flight when the bot dies
     await sim.send(ANA, "ana first", name="Ana")
-    await sim.send(ANA, "ana second", name="Ana")
     await sim.send(BEN, "ben in flight", name="Ben")
     await gemini_calls_reach(sim, 3)  # ben's first answer, then ana's first and ben's second in flight
+    await sim.send(ANA, "ana second", name="Ana")  # waits for Ana's turn in flight
+
+    async def stored() -> bool:
+        return len(await db.messages.for_contact(f"{ANA}@c.us")) == 2
+
+    await wait_until(stored)
     doomed.kill()
 
     await sim.gemini_behaviour()
@@ -151,9 +156,14 @@ async def test_stop_lets_replies_in_flight_finish_keeps_storing_and_the_next_sta
         assert app.whatsapp is not None
         await app.whatsapp.wait_until_connected(READY_TIMEOUT_S)
         await sim.send(ANA, "ana in flight", name="Ana")
-        await sim.send(ANA, "ana queued behind", name="Ana")
         await sim.send(BEN, "ben in flight", name="Ben")
         await gemini_calls_reach(sim, 2)
+        await sim.send(ANA, "ana queued behind", name="Ana")  # waits for Ana's turn in flight
+
+        async def queued() -> bool:
+            return len(await db.messages.for_contact(f"{ANA}@c.us")) == 2
+
+        await wait_until(queued)
         stopping = asyncio.create_task(app.stop())  # what SIGTERM does
         await sim.send(CARO, "caro while stopping", name="Caro")
 
