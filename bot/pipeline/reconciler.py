@@ -35,10 +35,13 @@ class Reconciler:
         fallback); returns how many were not queued already."""
         try:
             contacts = await self._db.messages.waiting_contacts(owed=owed)
+            priorities = await self._db.contacts.priorities(contacts) if contacts else {}
         except OUTAGE_ERRORS as error:
             self._health.failed(error)  # it runs again when the database is back
             return 0
-        queued = sum(self._queue.put(contact_id, contact_id) for contact_id in contacts)
+        queued = sum(
+            self._queue.put(contact_id, contact_id, priority=priorities.get(contact_id, 0)) for contact_id in contacts
+        )
         if queued:
             logger.info("resuming the unfinished messages of {} contact(s)", queued)
         return queued

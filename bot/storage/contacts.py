@@ -20,6 +20,11 @@ class ContactRepository:
         raw = await self._collection.find_one({"_id": contact_id})
         return Contact.from_mongo(raw) if raw else None
 
+    async def priorities(self, contact_ids: list[str]) -> dict[str, int]:
+        """The priority of each of these contacts that has one other than the default."""
+        cursor = self._collection.find({"_id": {"$in": contact_ids}, "priority": {"$exists": True, "$ne": 0}})
+        return {raw["_id"]: int(raw["priority"]) async for raw in cursor}
+
     async def seen(self, contact_id: str, *, phone: str, push_name: str | None) -> Contact:
         """Record that the contact wrote; creates them on first contact and keeps their WhatsApp name fresh."""
         now = utc_now()

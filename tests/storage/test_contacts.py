@@ -84,3 +84,9 @@ async def test_documents_from_before_the_flags_read_with_defaults(db: Database) 
     contact = await db.contacts.get(ANA)
     assert contact is not None
     assert (contact.blocked, contact.auto_reply, contact.priority, contact.paused_until) == (False, True, 0, None)
+
+
+async def test_priorities_of_contacts_that_have_one(db: Database) -> None:
+    await db.contacts.seen("a@c.us", phone="1", push_name=None)
+    await db.contacts.set_flags("b@c.us", priority=5)
+    assert await db.contacts.priorities(["a@c.us", "b@c.us", "unknown@c.us"]) == {"b@c.us": 5}
