@@ -103,7 +103,15 @@ class Application:
         self.responder = GeminiResponder.from_settings(settings)
         await self.responder.check()
 
-        self.storage = StorageHealth(self.db, alerts=self.alerts)
+        reconciler = self._build_pipeline(self.db, self.responder, self.whatsapp)
+        self.whatsapp.subscribe(self._on_state)
+        await reconciler.resume()  # the work a previous run left unfinished
+        self.whatsapp.start()
+
+    def _build_pipeline(self, db: Database, responder: GeminiResponder, whatsapp: WhatsAppClient) -> Reconciler:
+        """Inbox -> traffic -> queue -> worker -> outbox, with the reconciler and the breakers' hooks."""
+        settings = self.settings
+        self.storage = StorageHealth(db, alerts=self.alerts)
         self._stale = StaleReport(self.alerts)
         self.traffic = Traffic(
             TrafficRules(
@@ -121,17 +129,17 @@ class Application:
             open_s=settings.send_breaker_open_s,
         )
         outbox = Outbox(
-            self.db,
-            self.whatsapp,
+            db,
+            whatsapp,
             split=lambda text: split_reply(text, settings.reply_max_chars),
-            pace=OutgoingPace(settings, self.whatsapp),
+            pace=OutgoingPace(settings, whatsapp),
             breaker=send_breaker,
         )
         worker = ConversationWorker(
-            self.db,
-            self.responder,
+            db,
+            responder,
             outbox,
-            self.whatsapp,
+            whatsapp,
             default_persona=settings.persona,
             history_limit=settings.history_limit,
             max_age=timedelta(seconds=settings.reply_max_age_s),
@@ -146,7 +154,7 @@ class Application:
             ai_available=self._ai_available,
         )
         self._worker = worker
-        self.responder.breaker.subscribe(self._on_ai_breaker)
+        responder.breaker.subscribe(self._on_ai_breaker)
         send_breaker.subscribe(lambda _, state: self._retry_when_due(send_breaker, state))
         self._queue = KeyedWorkQueue(
             worker,
@@ -156,18 +164,16 @@ class Application:
             on_room=self._resume_soon,
         )
         self._inbox = Inbox(
-            self.db,
+            db,
             self._queue,
             self.storage,
             buffer_size=settings.storage_buffer_size,
             traffic=self.traffic,
             takeover=timedelta(seconds=settings.takeover_pause_s) if settings.takeover_pause_s else None,
         )
-        self._reconciler = Reconciler(self.db, self._queue, self.storage)
+        self._reconciler = Reconciler(db, self._queue, self.storage)
         self.storage.on_recovered(self._after_storage_outage)
-        self.whatsapp.subscribe(self._on_state)
-        await self._reconciler.resume()
-        self.whatsapp.start()
+        return self._reconciler
 
     def _alert_channels(self) -> list[AlertChannel]:
         channels: list[AlertChannel] = []
