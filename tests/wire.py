@@ -6,7 +6,6 @@ The server keeps its port and its data across a restart, so TEST_MONGODB_URI sta
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import signal
@@ -14,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from .waiting import wait_until
 
 SERVER_CMD = os.environ.get("TEST_MONGODB_SERVER_CMD")
 PIDFILE = Path(os.environ.get("TEST_MONGODB_SERVER_PIDFILE", "/nonexistent"))
@@ -31,10 +32,8 @@ async def kill_server(timeout_s: float = 10.0) -> None:
     """SIGKILL, as a crash or the OOM killer would: no clean shutdown. Returns once the process is gone."""
     pid = server_pid()
     os.kill(pid, signal.SIGKILL)
-    async with asyncio.timeout(timeout_s):
-        # A zombie (a server this process started and has not reaped) no longer listens either.
-        while Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
-            await asyncio.sleep(0.05)
+    # A zombie (a server this process started and has not reaped) no longer listens either.
+    await wait_until(lambda: not Path(f"/proc/{pid}").exists() or _is_zombie(pid), timeout_s)
     PIDFILE.unlink(missing_ok=True)
 
 
@@ -44,12 +43,13 @@ async def start_server(timeout_s: float = 30.0) -> None:
     process = subprocess.Popen(
         shlex.split(SERVER_CMD), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
     )
-    async with asyncio.timeout(timeout_s):
-        # The server writes its pid once it listens.
-        while not (PIDFILE.exists() and PIDFILE.read_text().strip() == str(process.pid)):
-            if process.poll() is not None:
-                raise RuntimeError(f"the MongoDB server exited with {process.returncode} on start")
-            await asyncio.sleep(0.05)
+
+    def listening() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"the MongoDB server exited with {process.returncode} on start")
+        return PIDFILE.exists() and PIDFILE.read_text().strip() == str(process.pid)  # written once it listens
+
+    await wait_until(listening, timeout_s)
 
 
 def pause_server() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import signal
 import uuid
@@ -20,6 +19,10 @@ from bot.simulator.client import SimulatorClient
 from bot.storage import GONE_OUT, Database, Direction
 from bot.whatsapp import ConnectionState, StateChange
 from bot.whatsapp.profile import chromium_pids
+
+from ..waiting import wait_until
+
+__all__ = ["wait_until"]  # the e2e tests import it from here, with the rest of their helpers
 
 READY_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 30.0
@@ -160,16 +163,6 @@ def start_linked(sim: SimulatorClient, start_at_login: StartWatched) -> StartWat
 async def linked(start_linked: StartWatched, fault_settings: Settings) -> tuple[Application, StateLog]:
     """A daemon with fast fault detection, linked to the phone and connected, with its state log."""
     return await start_linked(fault_settings)
-
-
-async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = REPLY_TIMEOUT_S) -> None:
-    """Check `condition` until it holds, for state that has no event to wait on (files, the database)."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            result = condition()
-            if await result if inspect.isawaitable(result) else result:
-                return
-            await asyncio.sleep(0.05)
 
 
 async def replies_cover(sim: SimulatorClient, number: str, texts: list[str]) -> bool:

@@ -38,10 +38,8 @@ async def test_a_burst_of_50_contacts_is_answered_in_order_within_the_global_lim
     contacts = [f"1555200{n:04d}" for n in range(50)]
     # Short texts: the offline model quotes at most 160 characters of what it answers.
     texts = {number: [f"c{n} m{i}" for i in range(10)] for n, number in enumerate(contacts)}
-    started = time.monotonic()
-    for i in range(10):  # 500 messages in about ten seconds, every contact writing at once
+    for i in range(10):  # 500 messages as fast as the simulator takes them (well within ten seconds)
         await asyncio.gather(*(sim.send(number, texts[number][i]) for number in contacts))
-        await asyncio.sleep(max(0.0, started + i + 1 - time.monotonic()))  # pacing the load, not synchronising
 
     async def all_answered() -> bool:
         return all([await replies_cover(sim, number, texts[number]) for number in contacts])
@@ -69,12 +67,11 @@ async def test_a_flood_gets_one_notice_and_few_model_calls_while_others_are_answ
         }
     )
     app, _ = await start_linked(settings)
-    for i in range(30):  # 30 messages in 3 s
+    for i in range(30):  # 30 messages as fast as the simulator takes them (well within 3 s)
         await sim.send(ANA, f"flood {i}", name="Ana")
         if i == 15:
             asked = time.monotonic()
             await sim.send(BEN, "a normal question", name="Ben")
-        await asyncio.sleep(0.1)
     await wait_until(lambda: has_replies(sim, BEN, 1))
     ben_waited = time.monotonic() - asked
     await wait_until(lambda: has_replies(sim, ANA, 1))
@@ -186,9 +183,9 @@ async def test_an_ai_outage_costs_bounded_calls_one_fallback_per_contact_then_re
     for round_number in range(3):
         for number, name in people.items():
             await sim.send(number, f"{name} asks question {round_number}", name=name)
-        await asyncio.sleep(0.3)  # three rounds spread over the outage, not synchronising anything
-    for number in people:
-        await wait_until(lambda number=number: has_replies(sim, number, 1))
+        # The later rounds come once everyone has had the fallback: in the outage, with the breaker open.
+        for number in people:
+            await wait_until(lambda number=number: has_replies(sim, number, 1))
     assert await app.wait_idle(REPLY_TIMEOUT_S)
     outage_s = time.monotonic() - started
     for number in people:  # one fallback each, however many questions

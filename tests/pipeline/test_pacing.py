@@ -1,13 +1,12 @@
 """Outgoing pacing: replies split at sentence ends, typing delays, the per-contact gap and the global send cap.
 
-The pacer runs on a virtual clock: its sleeps wait for the test to move time forward, so minutes of pacing take
-no real time and concurrent waiters wake in deadline order, as they would on a real clock.
+The pacer runs on looptime's event loop, whose clock jumps to the next deadline whenever every task waits: minutes
+of pacing take no real time, and concurrent waiters wake in deadline order, as they would on a real clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import random
 import re
 from collections.abc import Coroutine
@@ -18,52 +17,35 @@ import pytest
 from bot.pipeline.pacing import SendPacer, split_reply, typing_delay_s
 from bot.settings import Settings
 
+pytestmark = pytest.mark.looptime
+
 DEFAULTS = {name: field.default for name, field in Settings.model_fields.items()}
 
 
 class VirtualClock:
-    """A clock whose `sleep` returns only when `run` moves time to its deadline, once every task is blocked."""
+    """The running loop's clock. The pacer tests run under looptime, whose event loop moves its time forward
+    whenever every task is waiting, so hours of pacing take no real time and concurrent waiters wake in
+    deadline order, as on a real clock."""
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+        self._loop = asyncio.get_running_loop()
+        self._offset = start - self._loop.time()  # reads `start` now, whatever the shared loop's time is
         self.sleeps: list[float] = []
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = 0
+        self.sleeping = asyncio.Event()  # some task is waiting for time to pass
 
     def __call__(self) -> float:
-        return self.now
+        return self._loop.time() + self._offset
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._order += 1
-        heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), self._order, future))
-        await future
+        self.sleeping.set()
+        await asyncio.sleep(seconds)
 
     async def run(self, *coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
-        tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
-        while True:
-            for _ in range(20):  # let every task that can run get to its next sleep (or finish)
-                await asyncio.sleep(0)
-            if all(task.done() for task in tasks):
-                return [task.result() for task in tasks]
-            self._wake_next()
+        return list(await asyncio.gather(*coroutines))
 
     async def advance(self, seconds: float) -> None:
-        self.now += seconds
-        while self._sleepers and self._sleepers[0][0] <= self.now:
-            heapq.heappop(self._sleepers)[2].set_result(None)
-        for _ in range(20):
-            await asyncio.sleep(0)
-
-    def _wake_next(self) -> None:
-        while self._sleepers:
-            deadline, _, future = heapq.heappop(self._sleepers)
-            if not future.cancelled():
-                self.now = max(self.now, deadline)
-                future.set_result(None)
-                return
-        raise AssertionError("every task is blocked and nothing sleeps: deadlock")
+        await asyncio.sleep(seconds)
 
 
 def make_pacer(clock: VirtualClock, *, gap: float = 0.0, per_minute: int = 0) -> SendPacer:
@@ -363,8 +345,8 @@ async def test_a_cancelled_waiter_takes_no_turn() -> None:
     pacer = make_pacer(clock, per_minute=1)
     await clock.run(pacer.wait_turn("first"))
     waiting = asyncio.create_task(pacer.wait_turn("gone"))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await clock.sleeping.wait()
     assert clock.sleeps == [pytest.approx(60.0)]
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
