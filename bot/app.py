@@ -111,6 +111,7 @@ class Application:
     def _build_pipeline(self, db: Database, responder: GeminiResponder, whatsapp: WhatsAppClient) -> Reconciler:
         """Inbox -> traffic -> queue -> worker -> outbox, with the reconciler and the breakers' hooks."""
         settings = self.settings
+        rules = AnswerRules.from_settings(settings)
         self.storage = StorageHealth(db, alerts=self.alerts)
         self._stale = StaleReport(self.alerts)
         self.traffic = Traffic(
@@ -143,7 +144,7 @@ class Application:
             default_persona=settings.persona,
             history_limit=settings.history_limit,
             max_age=timedelta(seconds=settings.reply_max_age_s),
-            rules=AnswerRules.from_settings(settings),
+            rules=rules,
             max_message_chars=settings.prompt_message_max_chars,
             traffic=self.traffic,
             flood_pause=timedelta(seconds=settings.flood_pause_s),
@@ -169,7 +170,7 @@ class Application:
             self.storage,
             buffer_size=settings.storage_buffer_size,
             traffic=self.traffic,
-            takeover=timedelta(seconds=settings.takeover_pause_s) if settings.takeover_pause_s else None,
+            rules=rules,
         )
         self._reconciler = Reconciler(db, self._queue, self.storage)
         self.storage.on_recovered(self._after_storage_outage)

@@ -17,7 +17,7 @@ from loguru import logger
 
 from bot.ai import Reply, Responder, build_prompt
 from bot.errors import WhatsAppError
-from bot.pipeline.outbox import Outbox
+from bot.pipeline.outbox import Outbox, ids_of
 from bot.pipeline.policy import Action, AnswerRules, Decision, MessageFacts, decide
 from bot.pipeline.protocols import ChatActions
 from bot.pipeline.traffic import Traffic
@@ -92,10 +92,10 @@ class ConversationWorker:
             if self._health is not None:
                 self._health.failed(error)
             logger.warning(
-                "message(s) {} of {}: wait for the database ({})", _ids(turn), contact_id, type(error).__name__
+                "message(s) {} of {}: wait for the database ({})", ids_of(turn), contact_id, type(error).__name__
             )
         except Exception as error:
-            logger.exception("message(s) {} of {}: answering failed", _ids(turn), contact_id)
+            logger.exception("message(s) {} of {}: answering failed", ids_of(turn), contact_id)
             await self._record_failure(turn, error)
 
     async def _resume_cut_short(self, contact_id: str) -> None:
@@ -120,7 +120,7 @@ class ConversationWorker:
         decisions = {message.id: decide(MessageFacts.stored(message), contact, self._rules, now) for message in turn}
         for reason, skipped in _group(turn, decisions, Action.SKIP).items():
             await self._db.messages.skip(skipped, reason=reason)
-            logger.info("message(s) {}: not answered: {}", _ids(skipped), reason)
+            logger.info("message(s) {}: not answered: {}", ids_of(skipped), reason)
         turn = [message for message in turn if decisions[message.id].action is not Action.SKIP]
         if not turn:
             return
@@ -156,7 +156,7 @@ class ConversationWorker:
             last = await self._db.messages.last_reply(contact_id)
             if last is not None and last.fallback:
                 await self._db.messages.covered_by_fallback(turn)
-                logger.info("message(s) {}: covered by the fallback {} already has", _ids(turn), contact_id)
+                logger.info("message(s) {}: covered by the fallback {} already has", ids_of(turn), contact_id)
                 return
         elif self._owed:
             self.ai_back()
@@ -177,7 +177,7 @@ class ConversationWorker:
             )
         took = f" in {latency_s:.2f} s" if latency_s is not None else " (resumed)"
         how = " by fallback" if fallback else ""
-        logger.info("message(s) {}: answered {}{}{}", _ids(turn), newest.contact_id, took, how)
+        logger.info("message(s) {}: answered {}{}{}", ids_of(turn), newest.contact_id, took, how)
 
     def _too_old(self, message: Message) -> bool:
         written = message.wa_time or message.created_at
@@ -186,7 +186,7 @@ class ConversationWorker:
     async def _go_stale(self, messages: list[Message]) -> None:
         hours = self._max_age.total_seconds() / 3600
         await self._db.messages.go_stale(messages, reason=f"older than {hours:g} h when the bot got to it")
-        logger.warning("message(s) {}: too old to answer (stale); left for the operator", _ids(messages))
+        logger.warning("message(s) {}: too old to answer (stale); left for the operator", ids_of(messages))
         if self._on_stale is not None:
             for message in messages:
                 self._on_stale(message)
@@ -207,7 +207,7 @@ class ConversationWorker:
         try:
             await self._db.messages.fail(turn, error=f"{type(error).__name__}: {error}")
         except OUTAGE_ERRORS:
-            logger.warning("message(s) {}: the failure could not be recorded (database unreachable)", _ids(turn))
+            logger.warning("message(s) {}: the failure could not be recorded (database unreachable)", ids_of(turn))
 
     async def _show_typing(self, chat_id: str) -> None:
         await self._courtesy(self._chat.set_typing(chat_id), "show typing", chat_id)
@@ -219,10 +219,6 @@ class ConversationWorker:
             await action
         except WhatsAppError as error:
             logger.debug("could not {} for {}: {}", what, chat_id, error)
-
-
-def _ids(messages: list[Message]) -> str:
-    return ", ".join(message.id for message in messages) or "(none taken)"
 
 
 def _group(messages: list[Message], decisions: dict[str, Decision], action: Action) -> dict[str, list[Message]]:

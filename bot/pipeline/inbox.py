@@ -8,10 +8,10 @@ the buffer, or one lost with the process, is still unread on WhatsApp and is rea
 from __future__ import annotations
 
 from collections import deque
-from datetime import timedelta
 
 from loguru import logger
 
+from bot.pipeline.policy import TAKEOVER_REASON, AnswerRules, takeover_until
 from bot.pipeline.queues import KeyedWorkQueue
 from bot.pipeline.traffic import Traffic
 from bot.storage import Database, Message, utc_now
@@ -29,13 +29,13 @@ class Inbox:
         *,
         buffer_size: int = 1000,
         traffic: Traffic | None = None,
-        takeover: timedelta | None = None,
+        rules: AnswerRules | None = None,
     ) -> None:
         self._db = db
         self._queue = queue
         self._health = health
         self._traffic = traffic
-        self._takeover = takeover
+        self._rules = rules  # for the operator taking a chat over; None: never
         self._waiting: deque[IncomingMessage] = deque()
         self._buffer_size = buffer_size
         self._overflowed = False
@@ -88,14 +88,14 @@ class Inbox:
 
     async def _own_message(self, incoming: IncomingMessage) -> None:
         """An own message: the bot's reply coming back, or the operator typing on the phone, who then takes the
-        chat over: the bot leaves that contact alone for `takeover` (a database error only costs the pause)."""
-        if self._takeover is None or not self._health.up:
+        chat over: the bot leaves that contact alone for a while (a database error only costs the pause)."""
+        until = takeover_until(self._rules, utc_now()) if self._rules is not None else None
+        if until is None or not self._health.up:
             return
         try:
             if await self._db.messages.sent_by_bot(incoming.wa_id):
                 return
-            until = utc_now() + self._takeover
-            await self._db.contacts.pause(incoming.chat_id, until, "the operator is answering from the phone")
+            await self._db.contacts.pause(incoming.chat_id, until, TAKEOVER_REASON)
         except OUTAGE_ERRORS as error:
             self._health.failed(error)
             return

@@ -56,7 +56,7 @@ class Outbox:
                 continue
             assert part.wa_key is not None, "a stored reply always has the id it is sent with"
             if self.breaker is not None and not self.breaker.allow():
-                logger.warning("message(s) {}: sending is paused (circuit breaker send); the reply waits", _ids(turn))
+                logger.warning("message(s) {}: sending is paused (circuit breaker send); the reply waits", ids_of(turn))
                 return False
             if self._pace is not None:
                 await self._pace(contact_id, part.text)
@@ -66,7 +66,7 @@ class Outbox:
                 if self.breaker is not None:
                     self.breaker.failed()
                 await self._db.messages.fail(turn, error=f"reply not sent: {error}")
-                logger.error("message(s) {}: reply to {} not sent: {}", _ids(turn), contact_id, error)
+                logger.error("message(s) {}: reply to {} not sent: {}", ids_of(turn), contact_id, error)
                 return False
             except BaseException:
                 if self.breaker is not None:
@@ -93,5 +93,6 @@ class Outbox:
         return found
 
 
-def _ids(messages: list[Message]) -> str:
-    return ", ".join(message.id for message in messages)
+def ids_of(messages: list[Message]) -> str:
+    """Message ids for a log line, so that every failure can be traced to the messages it concerns."""
+    return ", ".join(message.id for message in messages) or "(none taken)"

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.settings import Settings
 from bot.storage.models import Contact, Message
-from bot.whatsapp.events import IncomingMessage
 
 TAKEOVER_REASON = "the operator wrote from the phone"
 # Text with at least this share of junk characters (controls, U+FFFD, private use) among the visible ones is a
@@ -59,7 +58,7 @@ class Decision(BaseModel):
 
 
 class MessageFacts(BaseModel):
-    """What the rules need to know about a message; `of` reads them from an IncomingMessage."""
+    """What the rules need to know about a message; `stored` reads them from a stored inbound message."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -69,17 +68,6 @@ class MessageFacts(BaseModel):
     is_group: bool = False
     mentions_me: bool = False
     from_me: bool = False
-
-    @classmethod
-    def of(cls, message: IncomingMessage) -> Self:
-        return cls(
-            phone=message.phone,
-            kind=message.kind,
-            text=message.text,
-            is_group=message.is_group,
-            mentions_me=message.mentions_me,
-            from_me=message.from_me,
-        )
 
     @classmethod
     def stored(cls, message: Message) -> Self:

@@ -19,8 +19,7 @@ from bot.pipeline.policy import (
     takeover_until,
 )
 from bot.settings import Settings, SettingsError, load_settings
-from bot.storage import Contact
-from bot.whatsapp.events import IncomingMessage
+from bot.storage import Contact, Direction, Message, MessageStatus
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ANA = "15551234567"
@@ -160,18 +159,19 @@ def test_takeover_pauses_for_the_configured_time() -> None:
     assert takeover_until(AnswerRules(takeover_pause_s=0), NOW) is None
 
 
-def test_facts_of_an_incoming_message() -> None:
-    incoming = IncomingMessage(
+def test_facts_of_a_stored_message() -> None:
+    stored = Message(
         wa_id="false_1-2@g.us_X_15551234567@c.us",
-        chat_id="1-2@g.us",
-        phone=ANA,
+        contact_id="1-2@g.us",
+        direction=Direction.INBOUND,
+        status=MessageStatus.RECEIVED,
         text="@15550000000 hi",
-        sent_at=NOW,
+        wa_time=NOW,
         is_group=True,
         author=f"{ANA}@c.us",
         mentions_me=True,
     )
-    assert MessageFacts.of(incoming) == facts("@15550000000 hi", is_group=True, mentions_me=True)
+    assert MessageFacts.stored(stored) == facts("@15550000000 hi", is_group=True, mentions_me=True)
 
 
 def test_rules_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
