@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.simulator.client import SimulatorClient
 from bot.storage import Database, Direction, MessageStatus
 from bot.whatsapp import ConnectionState
+from bot.whatsapp.profile import chromium_pids
 
 from ..storage_faults import FlakyProxy, Outage
 from ..wire import kill_server, needs_server_control, pause_server, resume_server, start_server
@@ -28,7 +29,6 @@ from .conftest import (
     CARO,
     READY_TIMEOUT_S,
     answered_once,
-    browser_processes,
     gemini_calls_reach,
     has_replies,
     signal_all,
@@ -80,14 +80,17 @@ class ThreadedDaemon:
         self._thread.start()
         await self.run(self.app.start())
 
-    def kill(self) -> None:
-        pids = [*browser_processes(self.settings.profile_dir), *(playwright_drivers() - self._drivers_before)]
-        signal_all(pids, signal.SIGKILL)
+    async def kill(self) -> None:
+        """Every process of the daemon at once, as systemd kills a crashed unit's whole cgroup: the browser and
+        all its helpers, and the driver; returns once none of them is left."""
+        profile = self.settings.profile_dir
+        signal_all([*chromium_pids(profile), *(playwright_drivers() - self._drivers_before)], signal.SIGKILL)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         assert not self._thread.is_alive()
         # Never finalised: that would run the dead daemon's cleanup code, which a killed process never does.
         _DEAD_LOOPS.append(self._loop)
+        await wait_until(lambda: not chromium_pids(profile), READY_TIMEOUT_S)
 
 
 def playwright_drivers() -> set[int]:
@@ -128,7 +131,7 @@ async def test_kill_9_mid_reply_then_a_restart_answers_each_message_once(
         return len(await db.messages.for_contact(f"{ANA}@c.us")) == 2
 
     await wait_until(stored)
-    doomed.kill()
+    await doomed.kill()
 
     await sim.gemini_behaviour()
     await sim.send(CARO, "caro while the bot is dead", name="Caro")
