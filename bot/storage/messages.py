@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from bot.storage.models import GONE_OUT, UNFINISHED, Direction, Message, MessageStatus, new_id, utc_now
@@ -177,8 +177,22 @@ class MessageRepository:
         return replies
 
     async def part_sent(self, part: Message, *, wa_id: str) -> None:
-        """pending -> sent, with WhatsApp's id, for one part of a reply."""
-        await self._move(part.id, (MessageStatus.PENDING,), MessageStatus.SENT, wa_id=wa_id, sent_at=utc_now())
+        """pending -> sent, with WhatsApp's id, for one part of a reply (and on to its receipt, if that came
+        first: WhatsApp may report delivery before the send call has returned)."""
+        raw = await self._collection.find_one_and_update(
+            {"_id": part.id, "status": MessageStatus.PENDING.value},
+            {
+                "$set": {
+                    "status": MessageStatus.SENT.value,
+                    "wa_id": wa_id,
+                    "sent_at": utc_now(),
+                    "updated_at": utc_now(),
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if raw and (raw.get("ack") or 0) >= ACK_DELIVERED:
+            await self.record_ack([wa_id], raw["ack"])
 
     async def turn_answered(self, parts: list[Message]) -> None:
         """The whole reply went out: its messages -> sent (or answered-by-fallback).
@@ -189,6 +203,10 @@ class MessageRepository:
         last = parts[-1]
         answered = MessageStatus.FALLBACK if last.fallback else MessageStatus.SENT
         await self._move_turn(last, (MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING), answered, sent_at=utc_now())
+        # A receipt that came before the messages were recorded as answered is mirrored on them now.
+        stored = await self.get(last.id)
+        if stored is not None and stored.wa_id and (stored.ack or 0) >= ACK_DELIVERED:
+            await self.record_ack([stored.wa_id], stored.ack or 0)
 
     async def covered_by_fallback(self, messages: list[Message]) -> None:
         """answering -> answered-by-fallback without a reply of their own: the contact already has the fallback
@@ -222,8 +240,14 @@ class MessageRepository:
     async def record_ack(self, wa_ids: list[str], ack: int) -> int:
         """Delivered / read receipts for replies, mirrored on the messages they answer; returns replies moved.
 
-        Acks only ever move forward (a late "delivered" after "read" changes nothing).
+        Acks only ever move forward (a late "delivered" after "read" changes nothing). The receipt is also kept on
+        the reply by the id the bot chose for it, so one that arrives before the reply is recorded as sent is
+        applied when it is (`part_sent`).
         """
+        keys = [wa_id.rpartition("_")[2] for wa_id in wa_ids]
+        await self._collection.update_many(
+            {"wa_key": {"$in": keys}, "direction": Direction.OUTBOUND.value}, {"$max": {"ack": ack}}
+        )
         if ack >= ACK_READ:
             target, earlier = MessageStatus.READ, (MessageStatus.SENT, MessageStatus.DELIVERED)
         elif ack == ACK_DELIVERED:
@@ -235,16 +259,16 @@ class MessageRepository:
         replies = [
             raw["_id"]
             async for raw in self._collection.find(
-                {"wa_id": {"$in": wa_ids}, "direction": Direction.OUTBOUND.value, **guard}, {"_id": 1}
+                {"wa_id": {"$in": wa_ids}, "direction": Direction.OUTBOUND.value}, {"_id": 1}
             )
         ]
         if not replies:
             return 0
-        await self._collection.update_many({"_id": {"$in": replies}, **guard}, change)
+        moved = await self._collection.update_many({"_id": {"$in": replies}, **guard}, change)
         await self._collection.update_many(
             {"reply_id": {"$in": replies}, "direction": Direction.INBOUND.value, **guard}, change
         )
-        return len(replies)
+        return int(moved.modified_count)
 
     async def waiting_contacts(self, *, owed: bool = False) -> list[str]:
         """Contacts with messages not settled yet (and, with `owed`, those owed a real answer after a fallback),

@@ -132,6 +132,9 @@ class Message(Document):
     answers: list[str] | None = Field(None, description="for a reply: every inbound message it answers")
     turn: str | None = Field(None, description="the turn (one worker's pass over a contact) that took it up")
     reply_id: str | None = Field(None, description="for an inbound message: the id of the reply that answers it")
+    ack: int | None = Field(
+        None, description="for a reply: the highest receipt WhatsApp reported (2 delivered, 3 read)"
+    )
     fallback: bool = Field(False, description="for a reply: the fallback text, sent because the model failed")
     attempts: int = Field(0, description="for an inbound message: how many times a worker took it up")
     # The bot's clock orders a conversation; WhatsApp's own timestamps have one-second resolution.

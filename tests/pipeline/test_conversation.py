@@ -433,3 +433,19 @@ async def test_a_poisoned_message_fails_with_its_error_and_the_next_is_answered(
     stored = await db.messages.get(poisoned.id)
     assert stored is not None and stored.status is MessageStatus.FAILED and "choked" in (stored.error or "")
     assert chat.sent == [("ana@c.us", "echo: a normal question")]
+
+
+async def test_a_receipt_that_comes_before_the_reply_is_recorded_is_not_lost(
+    db: Database, responder: EchoResponder, chat: RecordingChat
+) -> None:
+    await receive(db, "W1", "ana@c.us", "hello")
+    turn = await db.messages.take_turn("ana@c.us")
+    [part] = await db.messages.store_reply(turn, [("hi!", "3EB0EEEEEEEEEEEEEEEE")])
+    wa_id = "true_ana@c.us_3EB0EEEEEEEEEEEEEEEE"
+    await db.messages.record_ack([wa_id], 2)  # WhatsApp's receipt, before send_text has returned
+    await db.messages.part_sent(part, wa_id=wa_id)
+    await db.messages.turn_answered([part])
+    assert await states(db, "ana@c.us") == [
+        (Direction.INBOUND, MessageStatus.DELIVERED),
+        (Direction.OUTBOUND, MessageStatus.DELIVERED),
+    ]
