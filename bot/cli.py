@@ -1,4 +1,5 @@
-"""Command line: `python run_bot.py run|demo|login`. Signals and exit codes are handled here, in one place.
+"""Command line: `python run_bot.py run|demo|login`, and the operator's tools (bot/tools: contacts, personas,
+kb). Signals and exit codes are handled here, in one place.
 
 Exit codes (bot/errors.py, also in the README): 0 stopped on request; 1 a bug (traceback in the log); 2 a
 setting has a wrong value; 3 something on this machine must be fixed first; 4 WhatsApp waits for a person (link
@@ -22,6 +23,9 @@ from bot.ops.logging import setup_logging
 from bot.ops.tasks import first_completed
 from bot.settings import MEMORY_URI, Settings, SettingsError, load_settings
 from bot.simulator import Simulator
+from bot.tools import contacts as contact_tools
+from bot.tools import knowledge as knowledge_tools
+from bot.tools import personas as persona_tools
 from bot.whatsapp import ConnectionState, IncomingMessage, QrPresenter, WhatsAppClient
 from bot.whatsapp.login import HOW_TO_PAIR, HOW_TO_SCAN, format_pairing_code
 
@@ -180,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds to wait for the phone (default {LOGIN_TIMEOUT_S:g})",
     )
     login_parser.set_defaults(handler=login)
+
+    for tools in (contact_tools, persona_tools, knowledge_tools):
+        tools.add_commands(commands)
     return parser
 
 

@@ -13,15 +13,17 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
 from bot.errors import StartupError, StorageUnavailable
 from bot.settings import MEMORY_URI, Settings
 from bot.storage.contacts import ContactRepository
+from bot.storage.knowledge import KnowledgeRepository
 from bot.storage.messages import MessageRepository
 from bot.storage.personas import PersonaRepository
+from bot.storage.threads import ThreadRepository
 
 # What an unreachable or hung server raises (no server, a dropped connection, an operation past its deadline, a
 # primary stepping down): the caller waits for the database to return. Any other PyMongoError is a bug or bad
 # data, not an outage.
 OUTAGE_ERRORS = (ConnectionFailure, ExecutionTimeout)
 
-# Every read path the bot has, and the index that serves it. Contacts and personas are read by _id only.
+# Every read path the bot has, and the index that serves it. Contacts and personas are read by _id (or all).
 INDEXES: dict[str, list[IndexModel]] = {
     "messages": [
         # Dedupe: WhatsApp may deliver the same message twice; outbound messages get their id only once sent.
@@ -37,6 +39,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("wa_key", ASCENDING)], name="by_wa_key", sparse=True),
         # The messages of one turn (taken together, answered by one reply).
         IndexModel([("turn", ASCENDING)], name="by_turn", sparse=True),
+    ],
+    "threads": [
+        # A contact's threads, newest first (the current one, and the summaries of the ones before).
+        IndexModel([("contact_id", ASCENDING), ("last_message_at", DESCENDING)], name="contact_threads"),
+    ],
+    "knowledge": [
+        # A persona's chunks (retrieval reads them all), in document order; a document's chunks (replace, remove).
+        IndexModel([("persona", ASCENDING), ("source", ASCENDING), ("position", ASCENDING)], name="persona_chunks"),
+        IndexModel([("document_id", ASCENDING)], name="by_document"),
     ],
 }
 
@@ -96,6 +107,14 @@ class Database:
     @cached_property
     def personas(self) -> PersonaRepository:
         return PersonaRepository(self._db["personas"])
+
+    @cached_property
+    def threads(self) -> ThreadRepository:
+        return ThreadRepository(self._db["threads"])
+
+    @cached_property
+    def knowledge(self) -> KnowledgeRepository:
+        return KnowledgeRepository(self._db["knowledge"])
 
     async def ping(self) -> None:
         """Raises one of OUTAGE_ERRORS if the server does not answer."""

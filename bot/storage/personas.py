@@ -13,10 +13,9 @@ from bot.storage.models import Persona
 # Used when no persona file exists at all, so a fresh install still answers sensibly.
 BUILTIN_PERSONA = Persona(
     id="default",
-    instructions=(
-        "You answer WhatsApp messages on behalf of the owner of this phone number. "
-        "Be warm, brief and helpful, and write like a person texting: short paragraphs, no headings."
-    ),
+    name="Assistant",
+    role="the assistant of the owner of this phone number",
+    style="warm, brief and helpful; writes like a person texting: short paragraphs, no headings",
 )
 
 

@@ -1,0 +1,57 @@
+"""Threads: a contact's conversations, split by idle gaps, each with the model's summary of its older turns."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import DESCENDING
+
+from bot.storage.models import Thread
+
+
+class ThreadRepository:
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    async def latest(self, contact_id: str) -> Thread | None:
+        raw = await self._collection.find_one({"contact_id": contact_id}, sort=[("last_message_at", DESCENDING)])
+        return Thread.from_mongo(raw) if raw else None
+
+    async def current(self, contact_id: str, now: datetime, idle_gap: timedelta) -> tuple[Thread, bool]:
+        """The contact's thread for a message at `now`, and whether it is new: after `idle_gap` of silence, or for
+        a contact's first message, a new one starts. The thread's last message time moves to `now`."""
+        latest = await self.latest(contact_id)
+        if latest is not None and now - latest.last_message_at <= idle_gap:
+            await self._collection.update_one(
+                {"_id": latest.id}, {"$max": {"last_message_at": now}, "$inc": {"message_count": 1}}
+            )
+            latest.last_message_at = max(latest.last_message_at, now)
+            latest.message_count += 1
+            return latest, False
+        thread = Thread(contact_id=contact_id, started_at=now, last_message_at=now, message_count=1)
+        await self._collection.insert_one(thread.to_mongo())
+        return thread, True
+
+    async def earlier(self, contact_id: str, before: datetime, limit: int) -> list[Thread]:
+        """The contact's threads that ended before `before`, with a summary, newest first."""
+        cursor = (
+            self._collection.find(
+                {"contact_id": contact_id, "last_message_at": {"$lt": before}, "summary": {"$ne": None}}
+            )
+            .sort("last_message_at", DESCENDING)
+            .limit(limit)
+        )
+        return [Thread.from_mongo(raw) async for raw in cursor]
+
+    async def summarized(self, thread_id: str, summary: str, *, until: datetime, count: int) -> None:
+        """Store a new rolling summary, unless one covering later messages was stored meanwhile."""
+        await self._collection.update_one(
+            {"_id": thread_id, "$or": [{"summarized_until": None}, {"summarized_until": {"$lt": until}}]},
+            {"$set": {"summary": summary, "summarized_until": until, "summarized_count": count}},
+        )
+
+    async def forget(self, contact_id: str) -> int:
+        """Delete every thread of the contact (and so their summaries); returns how many."""
+        result = await self._collection.delete_many({"contact_id": contact_id})
+        return int(result.deleted_count)
