@@ -5,6 +5,11 @@ model and acts on the Decision: answer, skip (stored with the reason, left unrea
 fixed polite reply (media the bot cannot read). `takeover_until` says how long to leave a contact alone after
 the operator wrote to them from the phone; telling those messages from the bot's own sends (by their id) is the
 pipeline's part.
+
+By message type: texts and images (the model sees the image, caption or not) are answered; a voice note, video,
+document or contact card without a caption gets the polite reply (the persona's, else MEDIA_REPLY), a location
+LOCATION_REPLY, both left unread instead with MEDIA_POLICY=skip; stickers are never answered. Reactions never get
+here: wa-js does not report them as messages.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ BINARY_SHARE = 0.3
 # Invisible characters beyond whitespace and the Cf (format) category: variation selectors and the blank
 # filler letters used to send an empty-looking message.
 _INVISIBLE = frozenset("\u115f\u1160\u2800\u3164\uffa0") | frozenset(chr(c) for c in range(0xFE00, 0xFE10))
+# Media the model is shown (the pipeline attaches the file to the prompt), with or without a caption.
+SEEN_KINDS = frozenset({"image"})
+# Never answered: a sticker is a reaction, not a question, and a reply to each one would be noise.
+IGNORED_KINDS = frozenset({"sticker"})
+LOCATION_KIND = "location"
 
 
 class Action(StrEnum):
@@ -91,6 +101,7 @@ class AnswerRules(BaseModel):
     takeover_pause_s: float = 1800.0
     media_policy: Literal["polite", "skip"] = "polite"
     media_reply: str = "I can only read text messages here; I'll look at this soon."
+    location_reply: str = "Thanks for sharing your location!"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -100,15 +111,25 @@ class AnswerRules(BaseModel):
             takeover_pause_s=settings.takeover_pause_s,
             media_policy=settings.media_policy,
             media_reply=settings.media_reply,
+            location_reply=settings.location_reply,
         )
 
 
-def decide(message: MessageFacts, contact: Contact | None, rules: AnswerRules, now: datetime) -> Decision:
+def decide(
+    message: MessageFacts,
+    contact: Contact | None,
+    rules: AnswerRules,
+    now: datetime,
+    *,
+    media_reply: str | None = None,
+) -> Decision:
     """Answer, skip or reply politely. `contact` is the stored contact of the conversation (None: not stored
-    yet, so no flags); `now` is an aware datetime.
+    yet, so no flags); `now` is an aware datetime; `media_reply` is the persona's own polite answer to media
+    (PersonaInstructions.media_reply), used instead of MEDIA_REPLY when given.
 
-    Who first (own message, blocked, auto-reply off, paused, not allowed, group rules), then what (media without
-    a caption, empty or binary-looking text), so the reason names the rule the operator would change.
+    Who first (own message, blocked, auto-reply off, paused, not allowed, group rules), then what (images,
+    stickers, media without a caption, locations, empty or binary-looking text), so the reason names the rule
+    the operator would change.
     """
     if message.from_me:
         return Decision.skip("own message")
@@ -128,17 +149,29 @@ def decide(message: MessageFacts, contact: Contact | None, rules: AnswerRules, n
             return Decision.skip("group message (ANSWER_GROUPS is off)")
         if not message.mentions_me:
             return Decision.skip("group message that does not mention this number")
+    if message.kind in SEEN_KINDS:
+        return Decision.answer()
+    if message.kind in IGNORED_KINDS:
+        return Decision.skip(f"{message.kind} (never answered)")
     blank = is_blank(message.text)
     if message.kind != "chat" and blank:
-        reason = f"{message.kind} without a caption"
-        if rules.media_policy == "polite":
-            return Decision.polite(reason, rules.media_reply)
-        return Decision.skip(reason)
+        return _unreadable(message.kind, rules, media_reply)
     if blank:
         return Decision.skip("empty text")
     if looks_binary(message.text):
         return Decision.skip("binary-looking text")
     return Decision.answer()
+
+
+def _unreadable(kind: str, rules: AnswerRules, media_reply: str | None) -> Decision:
+    """Media the model cannot see, with no caption to answer: a polite reply, or left for the operator."""
+    reason = "shared location" if kind == LOCATION_KIND else f"{kind} without a caption"
+    if rules.media_policy == "skip":
+        return Decision.skip(reason)
+    if kind == LOCATION_KIND:
+        return Decision.polite(reason, rules.location_reply)
+    persona_reply = media_reply if media_reply is not None and not is_blank(media_reply) else None
+    return Decision.polite(reason, persona_reply or rules.media_reply)
 
 
 def takeover_until(rules: AnswerRules, now: datetime) -> datetime | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bot.whatsapp.events import DownloadedMedia
+
 
 class ChatActions(Protocol):
     async def send_text(self, chat_id: str, text: str, *, message_id: str, maybe_sent: bool = False) -> str:
@@ -20,3 +22,7 @@ class ChatActions(Protocol):
         ...
 
     async def set_typing(self, chat_id: str) -> None: ...
+
+    async def download_media(self, message_wa_id: str, *, max_bytes: int) -> DownloadedMedia | None:
+        """The file of a media message, or None when there is none or it is larger than `max_bytes`."""
+        ...

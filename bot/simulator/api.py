@@ -56,6 +56,7 @@ class ControlApi:
         app.router.add_post("/api/link", self.link)
         app.router.add_post("/api/messages", self.messages)
         app.router.add_get("/api/sent", self.sent)
+        app.router.add_get("/api/media/{key}", self.media)
         app.router.add_post("/api/state", self.set_state)
         app.router.add_post("/api/logout", self.logout)
         app.router.add_get("/api/status", self.status)
@@ -89,6 +90,13 @@ class ControlApi:
         key, pushes = self._state.post(incoming)
         self._hub.dispatch(pushes)
         return web.json_response({"id": key})
+
+    async def media(self, request: web.Request) -> web.Response:
+        """The file of a media message, as WhatsApp's media servers give it; what the page's downloadMedia fetches."""
+        media = self._state.media(request.match_info["key"])
+        if media is None:
+            return _error(404, "no media for this message")
+        return web.Response(body=media.data, headers={"Content-Type": media.mimetype})
 
     async def sent(self, request: web.Request) -> web.Response:
         return web.json_response(self._state.store.sent_log(request.query.get("to") or None))

@@ -7,12 +7,13 @@ simulator's pushes (a reply arrived, the link status changed) instead of polling
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SentMessage(BaseModel):
@@ -24,19 +25,33 @@ class SentMessage(BaseModel):
     ack: int
 
 
+class GeminiMedia(BaseModel):
+    """A file a request carried inline (an image the bot attached): its type and size."""
+
+    mime_type: str
+    bytes: int
+
+
 class GeminiTurn(BaseModel):
     role: str
     text: str
+    media: list[GeminiMedia] = []
 
 
 class GeminiRequest(BaseModel):
     model: str
+    method: str = Field("generateContent", description="generateContent, batchEmbedContents, ...")
     system_instruction: str | None = None
     contents: list[GeminiTurn]
 
     @property
     def all_text(self) -> str:
         return "\n".join([self.system_instruction or "", *(turn.text for turn in self.contents)])
+
+    @property
+    def media(self) -> list[GeminiMedia]:
+        """Every file the request carried, in order."""
+        return [media for turn in self.contents for media in turn.media]
 
 
 class SimulatorError(RuntimeError):
@@ -76,10 +91,28 @@ class SimulatorClient:
         body = {"from": number, "text": text, **({"name": name} if name else {}), **extra}
         return str((await self._call("POST", "api/messages", body))["id"])
 
-    async def send_media(self, number: str, kind: str, *, caption: str | None = None, **extra: Any) -> str:
-        """A contact sends media (image, ptt, sticker, location...), with a caption where WhatsApp allows one."""
-        body = {"from": number, "type": kind, **({"caption": caption} if caption is not None else {}), **extra}
-        return str((await self._call("POST", "api/messages", body))["id"])
+    async def send_media(
+        self,
+        number: str,
+        kind: str,
+        *,
+        caption: str | None = None,
+        data: bytes | None = None,
+        mimetype: str | None = None,
+        **extra: Any,
+    ) -> str:
+        """A contact sends media (image, ptt, sticker, location...), with a caption where WhatsApp allows one.
+
+        `data` is the file WPP.chat.downloadMedia gives back (an image without it is a small PNG), `mimetype` its
+        type (guessed from the bytes when left out)."""
+        body: dict[str, Any] = {"from": number, "type": kind}
+        if caption is not None:
+            body["caption"] = caption
+        if data is not None:
+            body["data"] = base64.b64encode(data).decode("ascii")
+        if mimetype is not None:
+            body["mimetype"] = mimetype
+        return str((await self._call("POST", "api/messages", body | extra))["id"])
 
     async def send_from_phone(self, to: str, text: str, **extra: Any) -> str:
         """The operator types a message to `to` on the phone (an own message, not sent by the bot)."""

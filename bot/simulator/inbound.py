@@ -3,6 +3,8 @@ operator typing on the phone."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from bot.simulator.ids import (
     normalise_group,
     normalise_number,
 )
+from bot.simulator.media import DOWNLOADABLE_TYPES, Media, default_media, guess_mimetype
 
 MAX_TEXT_CHARS = 65_536
 MAX_MENTIONS = 256
@@ -22,6 +25,10 @@ _SHORT_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 # Media types (MsgModel.type) a contact can send; the ones WhatsApp lets carry a caption.
 MEDIA_TYPES = frozenset({"image", "video", "audio", "ptt", "document", "sticker", "location", "vcard"})
 CAPTION_TYPES = frozenset({"image", "video", "document"})
+# WhatsApp's own limit for photos, videos and voice notes.
+MAX_MEDIA_BYTES = 16 * 1024 * 1024
+# type/subtype with optional parameters ("audio/ogg; codecs=opus"); it becomes a Content-Type header.
+_MIMETYPE_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+(; ?[\w.+-]+=[\w.+-]+)*$")
 
 
 class BadInput(ValueError):
@@ -41,6 +48,7 @@ class Incoming:
     kind: str = "chat"  # MsgModel.type; for media, `text` is the caption (may be empty)
     mentions: tuple[str, ...] = ()  # wids of the people mentioned
     mention_me: bool = False  # the operator's own number is mentioned too (the state knows which it is)
+    media: Media | None = None  # the bytes WPP.chat.downloadMedia gives back; None for texts, locations, cards
 
 
 def parse_incoming(body: Any) -> Incoming:
@@ -48,6 +56,7 @@ def parse_incoming(body: Any) -> Incoming:
     if not isinstance(body, dict):
         raise BadInput("body must be a JSON object")
     kind, text = _content(body)
+    media = _media(body, kind)
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise BadInput('"name" must be a string')
@@ -71,6 +80,7 @@ def parse_incoming(body: Any) -> Incoming:
             kind=kind,
             mentions=mentions,
             mention_me=mention_me,
+            media=media,
         )
 
     if "from" not in body:
@@ -103,6 +113,7 @@ def parse_incoming(body: Any) -> Incoming:
         kind=kind,
         mentions=mentions,
         mention_me=mention_me,
+        media=media,
     )
 
 
@@ -128,6 +139,36 @@ def _content(body: dict[str, Any]) -> tuple[str, str]:
     if len(text) > MAX_TEXT_CHARS:
         raise BadInput(f'"text" is longer than {MAX_TEXT_CHARS} characters')
     return kind, text
+
+
+def _media(body: dict[str, Any], kind: str) -> Media | None:
+    """The media's bytes: optional "data" (base64) and "mimetype"; without "data", the type's default bytes."""
+    raw, mimetype = body.get("data"), body.get("mimetype")
+    if kind not in DOWNLOADABLE_TYPES:
+        if raw is not None or mimetype is not None:
+            raise BadInput(f'a {kind} message carries no file: "data" and "mimetype" go with media such as images')
+        return None
+    if mimetype is not None and not (
+        isinstance(mimetype, str) and len(mimetype) <= 255 and _MIMETYPE_RE.match(mimetype)
+    ):
+        raise BadInput(f'"mimetype" must be a media type such as "image/jpeg", got {mimetype!r}')
+    if raw is None:
+        default = default_media(kind)
+        assert default is not None
+        return Media(default.data, mimetype or default.mimetype)
+    if not isinstance(raw, str):
+        raise BadInput('"data" must be the file\'s bytes as a base64 string')
+    if len(raw) > (MAX_MEDIA_BYTES + 2) // 3 * 4:
+        raise BadInput(f'"data" is larger than {MAX_MEDIA_BYTES} bytes')
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadInput(f'"data" is not valid base64: {exc}') from exc
+    if not data:
+        raise BadInput('"data" is empty; leave it out to get the default bytes')
+    if len(data) > MAX_MEDIA_BYTES:
+        raise BadInput(f'"data" is larger than {MAX_MEDIA_BYTES} bytes')
+    return Media(data, mimetype or guess_mimetype(data, kind))
 
 
 def _mentions(body: dict[str, Any]) -> tuple[tuple[str, ...], bool]:

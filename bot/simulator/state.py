@@ -27,6 +27,7 @@ from bot.simulator.ids import (
     user_of,
 )
 from bot.simulator.inbound import Incoming
+from bot.simulator.media import Media
 from bot.simulator.pages import NoQrPage, Page, PageTable, Push, Rejected, to_page
 from bot.simulator.store import ACK_READ, ACK_RECEIVED, ACK_SENT, ChatStore, Message
 from bot.simulator.stream import UNPAIRED, MainReady, check_state
@@ -191,6 +192,7 @@ class SimState:
             notify_name=incoming.name or "",
             kind=incoming.kind,
             mentions=self._mentions(incoming),
+            media=incoming.media,
         )
         one_to_one = _phone_chat(message) is not None
         # Typing on the phone reads the chat there, and the read state syncs to every device.
@@ -201,6 +203,11 @@ class SimState:
             self._unsynced.append(message)
             pushes.append(self._status_push())
         return message.key, pushes
+
+    def media(self, key: str) -> Media | None:
+        """The file of the message with this serialized key; None for unknown messages and those without one."""
+        message = self.store.find(key)
+        return message.media if message is not None else None
 
     def _mentions(self, incoming: Incoming) -> tuple[str, ...]:
         """The mentioned wids; "mention_me" names the account's own number, whatever the operator number is."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.simulator.ids import STATUS_BROADCAST, is_group, serialize_key, user_of
+from bot.simulator.media import Media
 
 ACK_SENT = 1
 ACK_RECEIVED = 2
@@ -35,6 +36,7 @@ class Message:
     seq: int = 0  # order of arrival in the account, from 1
     kind: str = "chat"  # MsgModel.type
     mentions: tuple[str, ...] = ()  # wids, as MsgModel.mentionedJidList
+    media: Media | None = None  # the file behind a media message (WPP.chat.downloadMedia), kept with it
 
     @property
     def participant(self) -> str | None:
@@ -84,6 +86,10 @@ class Message:
             content["caption"] = self.body
         if self.kind == "location":
             content |= {"lat": 38.7223, "lng": -9.1393}
+        if self.media is not None:
+            # The file's description, never its bytes: the page downloads those when asked (downloadMedia).
+            described = {"mimetype": self.media.mimetype, "size": len(self.media.data), "filehash": self.media.filehash}
+            content |= described | {"mediaData": {"type": self.kind, **described}}
         return content
 
     @property

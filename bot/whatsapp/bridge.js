@@ -37,6 +37,11 @@
     const mine = ownIds();
     return mentioned.some((id) => mine.includes(id));
   };
+  // The "message yourself" chat: where the operator sends the bot commands from the phone.
+  const toSelf = (msg) => {
+    const chat = serialized(msg.id && msg.id.remote) || serialized(msg.from);
+    return chat !== null && ownIds().includes(chat);
+  };
   const plainMessage = (msg) => ({
     id: serialized(msg.id),
     fromMe: Boolean(msg.id && msg.id.fromMe),
@@ -52,6 +57,7 @@
     broadcast: Boolean(msg.broadcast),
     isNewMsg: msg.isNewMsg !== false,
     mentionsMe: mentionsMe(msg),
+    toSelf: toSelf(msg),
   });
   const plainAuthCode = (code) => (code ? { ref: code.ref, fullCode: code.fullCode } : null);
 
@@ -156,7 +162,33 @@
     return true;
   };
 
-  window.__waBot = { status, unread, sendText, markRead };
+  // The file of a media message as {mimetype, data (base64), size}. Its size is read from the Blob first: a file
+  // over maxBytes is refused (too_big) without being copied into a string. A message without a file, or one the
+  // page does not hold, is refused with wa-js's code; anything else rejects, as a page failure.
+  const NO_FILE = ['message_not_contains_media', 'media_not_found', 'msg_not_found', 'chat_not_found'];
+  const downloadMedia = async (msgId, maxBytes) => {
+    let blob;
+    try {
+      blob = await WPP.chat.downloadMedia(msgId);
+    } catch (error) {
+      const code = error && error.code;
+      if (NO_FILE.includes(code)) return { refused: code, reason: String(error.message || code) };
+      throw error;
+    }
+    const mimetype = blob.type || 'application/octet-stream';
+    if (blob.size > maxBytes) {
+      const reason = `the file is ${blob.size} bytes, more than the ${maxBytes} allowed`;
+      return { refused: 'too_big', reason, size: blob.size, mimetype };
+    }
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const parts = [];
+    for (let start = 0; start < bytes.length; start += 0x8000) {
+      parts.push(String.fromCharCode.apply(null, bytes.subarray(start, start + 0x8000)));
+    }
+    return { mimetype, data: btoa(parts.join('')), size: bytes.length };
+  };
+
+  window.__waBot = { status, unread, sendText, markRead, downloadMedia };
   if (WPP.isReady) {
     start();
   } else {

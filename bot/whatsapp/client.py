@@ -10,6 +10,8 @@ connected: they are courtesy, never worth holding a reply for.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 from collections.abc import Coroutine
 from typing import Any
@@ -23,7 +25,7 @@ from bot.ops.tasks import TaskSet
 from bot.settings import Settings
 from bot.whatsapp.connection import Connection
 from bot.whatsapp.dispatcher import PageEvents
-from bot.whatsapp.events import AckHandler, LoginCodeHandler, MessageHandler, new_message_id
+from bot.whatsapp.events import AckHandler, DownloadedMedia, LoginCodeHandler, MessageHandler, new_message_id
 from bot.whatsapp.page import PageBridge, PageGone, PageRefused, PageTimeout
 from bot.whatsapp.states import ConnectionState, StateHandler
 from bot.whatsapp.supervisor import ConnectionSupervisor
@@ -43,6 +45,11 @@ MARK_READ_JS = "({chatId, answered}) => window.__waBot.markRead(chatId, answered
 # No duration: with one, wa-js's markIsComposing only resolves after it has run out. Sending ends "typing".
 TYPING_JS = "async (chatId) => { await WPP.chat.markIsComposing(chatId); }"
 PAIRING_CODE_JS = "(phone) => WPP.conn.genLinkDeviceCodeForPhoneNumber(phone)"
+# Refused as "not loaded" between a page load and the bridge's install: worth asking again, like a held send.
+NOT_LOADED = "not_loaded"
+DOWNLOAD_MEDIA_JS = """({id, maxBytes}) => window.__waBot
+  ? window.__waBot.downloadMedia(id, maxBytes)
+  : {refused: 'not_loaded', reason: 'the bridge is not in the page (it is loading)'}"""
 
 
 def own_message_key(chat_id: str, message_id: str) -> str:
@@ -198,6 +205,34 @@ class WhatsAppClient:
                 continue
             return key if found else None
 
+    async def download_media(self, message_wa_id: str, *, max_bytes: int) -> DownloadedMedia | None:
+        """The file of a media message (an image the model is to see), or None when WhatsApp has none for it (a
+        text, a location, a message the page no longer holds) or it is larger than `max_bytes`.
+
+        Waits for the connection, like sending, and asks again if the page is lost mid-download (reading is
+        harmless to repeat). A page that fails the download raises WhatsAppError (PageTimeout, PageRefused).
+        """
+        argument = {"id": message_wa_id, "maxBytes": max_bytes}
+        while True:
+            bridge = await self._connected_bridge()
+            try:
+                result = await self._call(bridge, DOWNLOAD_MEDIA_JS, argument, action="download media")
+            except PageGone as error:
+                logger.warning("{}; downloading again once WhatsApp is connected", error)
+                await self._until_page_changes(bridge)
+                continue
+            if not isinstance(result, dict):
+                raise PageRefused(f"cannot download media: the page answered {type(result).__name__}")
+            refused = result.get("refused")
+            if refused == NOT_LOADED:
+                if self.connection.connected:
+                    await self.connection.wait_change(timeout_s=1.0)
+                continue
+            if refused is not None:
+                logger.info("message {}: no media downloaded: {}", message_wa_id, result.get("reason") or refused)
+                return None
+            return _downloaded(result, max_bytes)
+
     async def mark_read(self, chat_id: str, *, answered: str) -> bool:
         """Blue ticks for the contact, once `answered` (a WhatsApp message id) is the newest message they are
         waiting on; only when connected, never held. Returns whether the chat was marked read."""
@@ -243,3 +278,14 @@ class WhatsAppClient:
             async with asyncio.timeout(settings.whatsapp_probe_interval_s + settings.whatsapp_probe_timeout_s):
                 while self.connection.generation == seen and self._supervisor.bridge is bridge:
                     await self.connection.wait_change(timeout_s=settings.whatsapp_probe_interval_s)
+
+
+def _downloaded(result: dict[str, Any], max_bytes: int) -> DownloadedMedia | None:
+    """The bridge's {mimetype, data (base64), size} as a DownloadedMedia; raises PageRefused when malformed."""
+    try:
+        data = base64.b64decode(result["data"], validate=True)
+        media = DownloadedMedia(mime_type=result["mimetype"] or "application/octet-stream", data=data)
+    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+        raise PageRefused(f"cannot download media: the page answered a malformed file ({error})") from error
+    # The bridge refuses larger files already; held to the limit here too, whatever the page answered.
+    return media if media.size <= max_bytes else None

@@ -20,7 +20,8 @@ class IncomingMessage(BaseModel):
     Most are a contact writing to the operator in a one-to-one chat. Two other kinds come through for the
     pipeline's rules: group messages from others (`is_group`, `author`, `mentions_me`) and the account's own
     messages in one-to-one chats (`from_me`): the bot's own sends echoed back, and the operator typing on the
-    phone, which is how a human takeover is noticed.
+    phone, which is how a human takeover is noticed. The account's own "message yourself" chat (`to_self`) is
+    where the operator sends the bot commands; it is never answered.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -38,6 +39,22 @@ class IncomingMessage(BaseModel):
     from_me: bool = Field(
         False, description="written by this account: a reply the bot sent, or the operator typing on the phone"
     )
+    to_self: bool = Field(
+        False, description='in the account\'s own "message yourself" chat: operator commands, alerts, notes to self'
+    )
+
+
+class DownloadedMedia(BaseModel):
+    """The file of a media message, as WhatsApp Web gave it (WPP.chat.downloadMedia)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mime_type: str = Field(description="the file's type as WhatsApp gives it: image/jpeg, audio/ogg; codecs=opus...")
+    data: bytes = Field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 class MessageAck(BaseModel):
@@ -87,6 +104,7 @@ class PageMessage(BaseModel):
     broadcast: bool = False
     isNewMsg: bool = True
     mentionsMe: bool = False
+    toSelf: bool = False
 
 
 # Servers of one-to-one chats: phone-number ids and WhatsApp's newer linked ids.
@@ -145,6 +163,7 @@ def to_incoming(raw: PageMessage, *, from_history: bool = False) -> IncomingMess
         author=author,
         mentions_me=raw.mentionsMe and not raw.fromMe,
         from_me=raw.fromMe,
+        to_self=raw.toSelf and author is None,
     )
 
 

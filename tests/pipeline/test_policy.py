@@ -91,8 +91,31 @@ def test_groups_need_the_setting_and_a_mention_of_this_number() -> None:
     assert decide(mentioned, None, strict, NOW).reason == "not in ANSWER_ONLY"
 
 
-@pytest.mark.parametrize("kind", ["image", "video", "audio", "ptt", "document", "sticker", "location", "vcard"])
-def test_media_without_a_caption_gets_the_polite_reply_or_is_skipped(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "caption", "action", "reply"),
+    [
+        ("chat", "hello", Action.ANSWER, None),
+        ("image", "", Action.ANSWER, None),  # the model sees the image
+        ("image", "is this the right part?", Action.ANSWER, None),
+        ("video", "", Action.POLITE, RULES.media_reply),
+        ("video", "watch from 0:30", Action.ANSWER, None),  # the caption is answered as text
+        ("audio", "", Action.POLITE, RULES.media_reply),
+        ("ptt", "", Action.POLITE, RULES.media_reply),
+        ("document", "", Action.POLITE, RULES.media_reply),
+        ("document", "the invoice", Action.ANSWER, None),
+        ("vcard", "", Action.POLITE, RULES.media_reply),
+        ("multi_vcard", "", Action.POLITE, RULES.media_reply),
+        ("location", "", Action.POLITE, RULES.location_reply),
+        ("sticker", "", Action.SKIP, None),
+    ],
+)
+def test_what_each_message_type_gets(kind: str, caption: str, action: Action, reply: str | None) -> None:
+    decision = decide(facts(caption, kind=kind), None, RULES, NOW)
+    assert (decision.action, decision.reply) == (action, reply)
+
+
+@pytest.mark.parametrize("kind", ["video", "audio", "ptt", "document", "vcard"])
+def test_media_the_model_cannot_see_gets_the_polite_reply_or_is_skipped(kind: str) -> None:
     decision = decide(facts("", kind=kind), None, RULES, NOW)
     assert decision == Decision.polite(f"{kind} without a caption", RULES.media_reply)
     skipping = AnswerRules(media_policy="skip")
@@ -101,9 +124,46 @@ def test_media_without_a_caption_gets_the_polite_reply_or_is_skipped(kind: str) 
     assert decide(facts(" \u200b", kind=kind), None, skipping, NOW).action is Action.SKIP
 
 
-def test_media_with_a_caption_is_answered_as_text() -> None:
+def test_the_personas_media_reply_replaces_media_reply() -> None:
+    voice = facts("", kind="ptt")
+    persona_reply = "Voice notes reach me later; could you type it?"
+    assert decide(voice, None, RULES, NOW, media_reply=persona_reply) == Decision.polite(
+        "ptt without a caption", persona_reply
+    )
+    # A persona without one (or a blank one) leaves MEDIA_REPLY; MEDIA_POLICY=skip still wins.
+    for blank in (None, "", " \u200b"):
+        assert decide(voice, None, RULES, NOW, media_reply=blank).reply == RULES.media_reply
+    assert decide(voice, None, AnswerRules(media_policy="skip"), NOW, media_reply=persona_reply).action is Action.SKIP
+    # A location has its own acknowledgement, and an image goes to the model whatever the persona says.
+    assert decide(facts("", kind="location"), None, RULES, NOW, media_reply=persona_reply).reply == RULES.location_reply
+    assert decide(facts("", kind="image"), None, RULES, NOW, media_reply=persona_reply) == Decision.answer()
+
+
+def test_a_location_is_acknowledged_or_left_for_the_operator() -> None:
+    rules = AnswerRules(location_reply="Got your pin, thanks!")
+    assert decide(facts("", kind="location"), None, rules, NOW) == Decision.polite(
+        "shared location", "Got your pin, thanks!"
+    )
+    assert decide(facts("", kind="location"), None, AnswerRules(media_policy="skip"), NOW) == Decision.skip(
+        "shared location"
+    )
+
+
+def test_images_are_answered_with_or_without_a_caption_and_stickers_never() -> None:
     for rules in (RULES, AnswerRules(media_policy="skip")):
         assert decide(facts("is this the right part?", kind="image"), None, rules, NOW).action is Action.ANSWER
+        assert decide(facts("", kind="image"), None, rules, NOW) == Decision.answer()
+        assert decide(facts("", kind="sticker"), None, rules, NOW) == Decision.skip("sticker (never answered)")
+    # Who is asked first still: an image in a group that does not mention the bot is not answered.
+    groups = AnswerRules(answer_groups=True)
+    assert decide(facts("", kind="image", is_group=True), None, groups, NOW).action is Action.SKIP
+    assert decide(facts("", kind="image", is_group=True, mentions_me=True), None, groups, NOW).action is Action.ANSWER
+
+
+def test_media_with_a_caption_is_answered_as_text() -> None:
+    for rules in (RULES, AnswerRules(media_policy="skip")):
+        for kind in ("video", "document"):
+            assert decide(facts("is this the right part?", kind=kind), None, rules, NOW).action is Action.ANSWER
 
 
 @pytest.mark.parametrize(
@@ -185,13 +245,20 @@ def test_rules_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.setenv("ANSWER_ONLY", "+1 555 123 4567, 447700900123,")
     monkeypatch.setenv("TAKEOVER_PAUSE_S", "600")
     monkeypatch.setenv("MEDIA_POLICY", "skip")
+    monkeypatch.setenv("LOCATION_REPLY", "Got your pin!")
     rules = AnswerRules.from_settings(load_settings())
     assert rules == AnswerRules(
         answer_groups=True,
         answer_only=frozenset({ANA, "447700900123"}),
         takeover_pause_s=600,
         media_policy="skip",
+        location_reply="Got your pin!",
     )
+    assert load_settings().media_max_bytes == 5 * 1024 * 1024
+    monkeypatch.setenv("MEDIA_MAX_BYTES", "-1")
+    with pytest.raises(SettingsError, match="setting MEDIA_MAX_BYTES"):
+        load_settings()
+    monkeypatch.delenv("MEDIA_MAX_BYTES")
     monkeypatch.setenv("ANSWER_ONLY", "15551234567,bob")
     with pytest.raises(SettingsError, match="setting ANSWER_ONLY: expected phone numbers made of digits"):
         load_settings()

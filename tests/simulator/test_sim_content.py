@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import struct
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
+from google import genai
+from google.genai import types as genai_types
 
 from bot.simulator import Simulator
-from bot.simulator.inbound import BadInput, parse_incoming
+from bot.simulator.client import SimulatorClient
+from bot.simulator.inbound import MAX_MEDIA_BYTES, BadInput, parse_incoming
+from bot.simulator.media import Media, tiny_png
 from bot.simulator.state import SimState
 
 ANA = "15551234567"
@@ -125,3 +133,159 @@ async def test_the_control_api_takes_the_new_fields(
     assert media["id"].startswith(f"false_{ANA}@c.us_")
     async with http.post(simulator.base_url + "api/messages", json={"from": ANA, "type": "gif"}) as response:
         assert response.status == 400 and "type" in (await response.json())["error"]
+
+
+# A real 1x1 JPEG is not needed: the bytes only have to come back exactly as they were sent.
+JPEG_BYTES = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
+
+
+def test_media_keeps_its_file_and_the_page_gets_only_its_description() -> None:
+    state = SimState(OPERATOR)
+    body = {"from": ANA, "type": "image", "caption": "x", "data": base64.b64encode(JPEG_BYTES).decode()}
+    key, _ = state.post(parse_incoming(body))
+    assert state.media(key) == Media(JPEG_BYTES, "image/jpeg")  # typed from its signature
+    wire = _wire_of(state, key)
+    assert (wire["mimetype"], wire["size"]) == ("image/jpeg", len(JPEG_BYTES))
+    assert wire["mediaData"] == {
+        "type": "image",
+        "mimetype": "image/jpeg",
+        "size": len(JPEG_BYTES),
+        "filehash": base64.b64encode(hashlib.sha256(JPEG_BYTES).digest()).decode(),
+    }
+    assert base64.b64encode(JPEG_BYTES).decode() not in str(wire)  # never the bytes themselves
+    # A given mimetype is kept as given.
+    body = {"from": ANA, "type": "ptt", "data": "T2dnUw==", "mimetype": "audio/ogg; codecs=opus"}
+    key, _ = state.post(parse_incoming(body))
+    assert state.media(key) == Media(b"OggS", "audio/ogg; codecs=opus")
+
+
+def test_an_image_without_data_is_a_small_real_png_and_texts_locations_and_cards_have_no_file() -> None:
+    state = SimState(OPERATOR)
+    key, _ = state.post(parse_incoming({"from": ANA, "type": "image"}))
+    media = state.media(key)
+    assert media is not None and media.mimetype == "image/png"
+    assert media.data.startswith(b"\x89PNG\r\n\x1a\n") and media.data[12:16] == b"IHDR"
+    assert struct.unpack(">II", media.data[16:24]) == (8, 8)
+    for kind in ("video", "audio", "ptt", "document", "sticker"):
+        key, _ = state.post(parse_incoming({"from": ANA, "type": kind}))
+        assert (media := state.media(key)) is not None and media.data, kind
+        assert _wire_of(state, key)["mediaData"]["mimetype"] == media.mimetype
+    for body in ({"from": ANA, "text": "hi"}, {"from": ANA, "type": "location"}, {"from": ANA, "type": "vcard"}):
+        key, _ = state.post(parse_incoming(body))
+        assert state.media(key) is None and "mediaData" not in _wire_of(state, key)
+    assert state.media("false_15551234567@c.us_NOSUCHID") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"from": ANA, "text": "hi", "data": "aGk="}, "carries no file"),
+        ({"from": ANA, "type": "location", "mimetype": "image/png"}, "carries no file"),
+        ({"from": ANA, "type": "image", "data": "not base64!"}, "base64"),
+        ({"from": ANA, "type": "image", "data": ""}, "empty"),
+        ({"from": ANA, "type": "image", "data": 5}, "base64"),
+        ({"from": ANA, "type": "image", "mimetype": "image/png\r\nX-Evil: 1"}, "mimetype"),
+        ({"from": ANA, "type": "image", "mimetype": "png"}, "mimetype"),
+        ({"from": ANA, "type": "image", "data": "A" * (MAX_MEDIA_BYTES // 3 * 4 + 8)}, "larger"),
+    ],
+)
+def test_bad_media_is_refused_with_a_clear_error(body: dict[str, Any], error: str) -> None:
+    with pytest.raises(BadInput, match=error):
+        parse_incoming(body)
+
+
+async def test_the_media_route_gives_the_exact_bytes_with_their_type(
+    http: aiohttp.ClientSession, simulator: Simulator, sim: SimulatorClient
+) -> None:
+    image = await sim.send_media(ANA, "image", caption="the part", data=JPEG_BYTES)
+    voice = await sim.send_media(ANA, "ptt", data=b"OggS\x00voice", mimetype="audio/ogg; codecs=opus")
+    text = await sim.send(ANA, "no file here")
+    for key, data, mimetype in ((image, JPEG_BYTES, "image/jpeg"), (voice, b"OggS\x00voice", "audio/ogg; codecs=opus")):
+        async with http.get(simulator.base_url + "api/media/" + quote(key, safe="")) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == mimetype
+            assert await response.read() == data
+    for key in (text, "false_15551234567@c.us_NOSUCHID"):
+        async with http.get(simulator.base_url + "api/media/" + quote(key, safe="")) as response:
+            assert response.status == 404 and "no media" in (await response.json())["error"]
+
+
+DOWNLOAD_JS = """async (id) => {
+  try {
+    const blob = await WPP.chat.downloadMedia(id);
+    const bytes = Array.from(new Uint8Array(await blob.arrayBuffer()));
+    let width = null;
+    if (blob.type.startsWith('image/png')) width = (await createImageBitmap(blob)).width;
+    return {type: blob.type, size: blob.size, bytes, width};
+  } catch (error) {
+    return {code: error && error.code, message: String(error && error.message), isError: error instanceof Error};
+  }
+}"""
+
+
+async def test_the_page_downloads_media_like_wa_js(open_page, call_api, sim: SimulatorClient) -> None:
+    wa = await open_page()
+    await call_api("POST", "api/link")
+    await wa.log.wait_count("conn.main_ready")
+    image = await sim.send_media(ANA, "image", data=JPEG_BYTES)
+    png = await sim.send_media(ANA, "image", caption="default bytes")
+    text = await sim.send(ANA, "just words")
+    location = await sim.send_media(ANA, "location")
+    await wa.log.wait_count("chat.new_message", 4)
+
+    got = await wa.js(DOWNLOAD_JS, image)
+    assert (got["type"], bytes(got["bytes"])) == ("image/jpeg", JPEG_BYTES)
+    got = await wa.js(DOWNLOAD_JS, png)
+    assert (got["type"], got["width"]) == ("image/png", 8)  # a picture the browser can decode
+    # Also given as a MsgKey, as wa-js accepts.
+    got = await wa.js(f"(id) => WPP.chat.getMessageById(id).then((m) => ({DOWNLOAD_JS})(m.id))", image)
+    assert got["size"] == len(JPEG_BYTES)
+
+    for key in (text, location):
+        refused = await wa.js(DOWNLOAD_JS, key)
+        assert refused == {
+            "code": "message_not_contains_media",
+            "message": f"Message {key} not contains media",
+            "isError": True,
+        }
+    assert (await wa.js(DOWNLOAD_JS, f"false_{ANA}@c.us_NOSUCHID"))["code"] == "msg_not_found"
+    assert (await wa.js(DOWNLOAD_JS, "false_15559999999@c.us_NOSUCHID"))["code"] == "chat_not_found"
+
+    await sim.set_state("OFFLINE")
+    await wa.wait_mode("OFFLINE")
+    # wa-js throws a plain object, not an Error, when the file cannot be fetched.
+    assert await wa.js(DOWNLOAD_JS, image) == {
+        "code": "media_not_found",
+        "message": "Media not found",
+        "isError": False,
+    }
+
+
+async def test_the_fake_gemini_lists_the_files_a_request_carried(simulator: Simulator, sim: SimulatorClient) -> None:
+    gemini = genai.Client(api_key="test", http_options=genai_types.HttpOptions(base_url=simulator.gemini_base_url))
+    try:
+        png = tiny_png()
+        # Bytes whose base64 needs the URL-safe alphabet, as the SDK sends them.
+        odd = bytes([0xFB, 0xFF, 0xBF]) * 11
+        await gemini.aio.models.generate_content(
+            model="gemini-2.5-flash",
+            contents=[
+                genai_types.Content(role="user", parts=[genai_types.Part(text="earlier, no file")]),
+                genai_types.Content(
+                    role="user",
+                    parts=[
+                        genai_types.Part(text="what is this?"),
+                        genai_types.Part.from_bytes(data=png, mime_type="image/png"),
+                        genai_types.Part.from_bytes(data=odd, mime_type="application/octet-stream"),
+                    ],
+                ),
+            ],
+        )
+    finally:
+        await gemini.aio.aclose()
+    [request] = await sim.gemini_requests()
+    assert request.contents[0].media == []
+    assert [(m.mime_type, m.bytes) for m in request.media] == [
+        ("image/png", len(png)),
+        ("application/octet-stream", len(odd)),
+    ]

@@ -1,19 +1,23 @@
-"""bridge.js in a linked simulator page: the page-side rules the bot relies on (read marks, send refusals)."""
+"""bridge.js in a linked simulator page: the page-side rules the bot relies on (read marks, send refusals, media
+downloads)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
+from playwright.async_api import Error as PlaywrightError
 
 from bot.settings import DEFAULT_WA_JS
 from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
-from bot.whatsapp.injection import install_bridge
+from bot.whatsapp.events import PageMessage, to_incoming
+from bot.whatsapp.injection import BRIDGE_SOURCE, install_bridge
 from bot.whatsapp.page import BINDING_NAME
 
 ANA = "15551234567"
@@ -149,6 +153,17 @@ async def test_group_mentions_of_the_own_number_and_own_messages_are_forwarded(
     assert mentioned["chatId"].endswith("@g.us")
     assert [mentioned["mentionsMe"], other["mentionsMe"], plain["mentionsMe"]] == [True, False, False]
     assert own["fromMe"] is True and own["chatId"] == ANA_CHAT and own["mentionsMe"] is False
+    assert not any(event["toSelf"] for event in (mentioned, other, plain, own))
+
+
+async def test_the_message_yourself_chat_is_told_apart(
+    bridge_page: BridgePage, simulator: Simulator, sim: SimulatorClient
+) -> None:
+    own_number = simulator.state.own_number
+    await sim.send_from_phone(own_number, "/status")
+    await bridge_page.wait_for_messages(1)
+    (command,) = message_events(bridge_page)
+    assert command["toSelf"] is True and command["fromMe"] is True and command["chatId"] == f"{own_number}@c.us"
 
 
 async def test_unread_groups_are_read_back_with_their_flags(bridge_page: BridgePage, sim: SimulatorClient) -> None:
@@ -162,3 +177,42 @@ async def test_unread_groups_are_read_back_with_their_flags(bridge_page: BridgeP
         ("chat", "in the group", True, True),
         ("image", "a caption", False, False),
     ]
+
+
+DOWNLOAD = "([id, maxBytes]) => window.__waBot.downloadMedia(id, maxBytes)"
+PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8  # every byte value, so any mangling shows
+
+
+async def test_media_is_downloaded_as_base64_unless_larger_than_the_limit(
+    bridge_page: BridgePage, sim: SimulatorClient
+) -> None:
+    photo = await sim.send_media(ANA, "image", caption="is this the part?", data=PHOTO)
+    await bridge_page.wait_for_messages(1)
+    got = await bridge_page.js(DOWNLOAD, [photo, len(PHOTO)])
+    assert (got["mimetype"], got["size"], base64.b64decode(got["data"])) == ("image/jpeg", len(PHOTO), PHOTO)
+    # One byte over the limit: refused, with the size, before anything is converted.
+    too_big = await bridge_page.js(DOWNLOAD, [photo, len(PHOTO) - 1])
+    assert too_big["refused"] == "too_big" and "data" not in too_big
+    assert (too_big["size"], too_big["mimetype"]) == (len(PHOTO), "image/jpeg")
+
+
+async def test_a_message_without_a_file_or_unknown_to_the_page_is_refused_by_its_code(
+    bridge_page: BridgePage, sim: SimulatorClient
+) -> None:
+    text = await sim.send(ANA, "only words")
+    await bridge_page.wait_for_messages(1)
+    refused = await bridge_page.js(DOWNLOAD, [text, 1_000_000])
+    assert refused == {"refused": "message_not_contains_media", "reason": f"Message {text} not contains media"}
+    refused = await bridge_page.js(DOWNLOAD, [f"false_{ANA_CHAT}_3EB0000000000000", 1_000_000])
+    assert refused["refused"] == "msg_not_found"
+    # Anything else is a page failure, not "no file".
+    with pytest.raises(PlaywrightError, match="invalid message id"):
+        await bridge_page.js(DOWNLOAD, ["nonsense", 1_000_000])
+
+
+def test_reactions_never_become_messages() -> None:
+    # wa-js reports a reaction as chat.new_reaction, which the bridge does not listen to; were one ever to come
+    # through as a message, its type is not one a person writes to the bot.
+    assert "chat.new_message" in BRIDGE_SOURCE and "new_reaction" not in BRIDGE_SOURCE
+    reaction = PageMessage(id=f"false_{ANA_CHAT}_R1", chatId=ANA_CHAT, type="reaction", body="\U0001f44d")
+    assert to_incoming(reaction) is None

@@ -119,3 +119,17 @@ def test_text_cut_mid_emoji_becomes_encodable() -> None:
     assert message is not None
     assert (message.text, message.push_name) == ("ok \ufffd", "Ana \U0001f600")
     message.text.encode("utf-8")
+
+
+def test_the_self_chat_is_flagged_for_operator_commands() -> None:
+    command = CONTACT_TEXT | {
+        "id": "true_15550000000@c.us_3EB0CMD",
+        "chatId": "15550000000@c.us",
+        "fromMe": True,
+        "body": "/status",
+        "toSelf": True,
+    }
+    message = to_incoming(PageMessage.model_validate(command))
+    assert message is not None and (message.to_self, message.from_me, message.text) == (True, True, "/status")
+    contact = to_incoming(PageMessage.model_validate(CONTACT_TEXT))
+    assert contact is not None and contact.to_self is False

@@ -469,6 +469,23 @@
       async getMessageById(ids) {
         return Array.isArray(ids) ? ids.map(findMessage) : findMessage(ids);
       },
+      // As wa-js: a Blob of the file, typed with its mimetype. An unknown message rejects as getMessageById does
+      // (msg_not_found, chat_not_found); one without media (text, location, contact card) with a WPPError
+      // message_not_contains_media; a file the servers do not hand over (offline here) with wa-js's plain
+      // {error, code: 'media_not_found'} object. The bytes come from the simulator, this page's own origin.
+      async downloadMedia(id) {
+        const msg = findMessage(id);
+        if (!msg.mediaData) {
+          throw new WPPError('message_not_contains_media', 'Message ' + String(id) + ' not contains media', { id });
+        }
+        const url = '/api/media/' + encodeURIComponent(msg.id._serialized);
+        const response = sim.online ? await fetch(url, { cache: 'no-store' }).catch(() => null) : null;
+        if (!response || !response.ok) {
+          throw { error: true, code: 'media_not_found', message: 'Media not found' };
+        }
+        const bytes = await response.arrayBuffer();
+        return new Blob([bytes], { type: msg.mediaData.mimetype || 'application/octet-stream' });
+      },
       async sendTextMessage(chatId, content, options) {
         requireSendable();
         let messageId = options && options.messageId;
