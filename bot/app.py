@@ -11,7 +11,11 @@ from types import TracebackType
 from loguru import logger
 
 from bot.ai import GeminiResponder
+from bot.ai.embeddings import Embedder, EmbeddingUnavailable
+from bot.context.situation import zone
+from bot.knowledge.retrieval import Retriever
 from bot.ops.alerts import AlertChannel, Alerts, WebhookAlertChannel, WhatsAppAlertChannel
+from bot.ops.commands import OperatorCommands, PausedContact, StatusReport
 from bot.ops.tasks import TaskSet
 from bot.pipeline import (
     ConversationWorker,
@@ -23,11 +27,14 @@ from bot.pipeline import (
     Traffic,
     TrafficRules,
 )
+from bot.pipeline.context import ContextRules, ContextSource
+from bot.pipeline.conversation import Prices
+from bot.pipeline.memory import Memory
 from bot.pipeline.pacing import OutgoingPace, split_reply
 from bot.pipeline.policy import AnswerRules
 from bot.resilience import BreakerState, CircuitBreaker
 from bot.settings import Settings
-from bot.storage import Database
+from bot.storage import Contact, Database, Direction, Message, utc_now
 from bot.storage.database import OUTAGE_ERRORS
 from bot.storage.health import StorageHealth
 from bot.whatsapp import ConnectionState, IncomingMessage, MessageAck, QrPresenter, StateChange, WhatsAppClient
@@ -63,6 +70,9 @@ class Application:
         self._stale: StaleReport | None = None
         self.traffic: Traffic | None = None
         self._worker: ConversationWorker | None = None
+        self._send_breaker: CircuitBreaker | None = None
+        self.embedder: Embedder | None = None
+        self.memory: Memory | None = None
         self._tasks = TaskSet()
         self._running = False
 
@@ -98,8 +108,12 @@ class Application:
         if self.db is None:
             self.db = await Database.from_settings(settings)
         await self.db.ensure_indexes()
-        personas = await self.db.personas.load_directory(settings.personas_dir)
-        logger.info("personas loaded: {}", ", ".join(personas) or "none (using the built-in one)")
+        personas = await self.db.personas.sync_directory(settings.personas_dir)
+        logger.info(
+            "personas loaded: {}{}",
+            ", ".join(personas.loaded) or "none (using the built-in one)",
+            f"; removed (file gone): {', '.join(personas.removed)}" if personas.removed else "",
+        )
         self.responder = GeminiResponder.from_settings(settings)
         await self.responder.check()
 
@@ -129,6 +143,7 @@ class Application:
             window_s=settings.send_breaker_window_s,
             open_s=settings.send_breaker_open_s,
         )
+        self._send_breaker = send_breaker
         outbox = Outbox(
             db,
             whatsapp,
@@ -136,16 +151,38 @@ class Application:
             pace=OutgoingPace(settings, whatsapp),
             breaker=send_breaker,
         )
+        try:
+            self.embedder = Embedder.from_settings(settings)
+        except EmbeddingUnavailable as error:
+            logger.warning("knowledge is searched by words only: {}", error)
+        self.memory = Memory(db, responder, history_limit=settings.history_limit, batch=settings.summary_batch)
+        context = ContextSource(
+            db,
+            rules=ContextRules(
+                history_limit=settings.history_limit,
+                thread_idle_gap=timedelta(seconds=settings.thread_idle_gap_s),
+                earlier_threads=settings.earlier_threads,
+                timezone=settings.operator_timezone,
+                working_hours=settings.working_hours,
+                media_max_bytes=settings.media_max_bytes,
+            ),
+            knowledge=Retriever.from_settings(db, self.embedder, settings),
+            media=whatsapp,
+        )
         worker = ConversationWorker(
             db,
             responder,
             outbox,
             whatsapp,
+            context=context,
             default_persona=settings.persona,
-            history_limit=settings.history_limit,
             max_age=timedelta(seconds=settings.reply_max_age_s),
             rules=rules,
             max_message_chars=settings.prompt_message_max_chars,
+            budget_tokens=settings.prompt_budget_tokens,
+            memory=self.memory,
+            prices=Prices(settings.ai_price_in_per_mtok, settings.ai_price_out_per_mtok),
+            on_escalation=self._on_escalation,
             traffic=self.traffic,
             flood_pause=timedelta(seconds=settings.flood_pause_s),
             flood_notice=settings.flood_notice,
@@ -171,6 +208,9 @@ class Application:
             buffer_size=settings.storage_buffer_size,
             traffic=self.traffic,
             rules=rules,
+            commands=OperatorCommands(db, self._status_report, tz=zone(settings.operator_timezone)),
+            chat=whatsapp,
+            default_persona=settings.persona,
         )
         self._reconciler = Reconciler(db, self._queue, self.storage)
         self.storage.on_recovered(self._after_storage_outage)
@@ -183,6 +223,32 @@ class Application:
         if self.settings.alert_webhook_url:
             channels.append(WebhookAlertChannel(self.settings.alert_webhook_url))
         return channels
+
+    async def _status_report(self) -> StatusReport:
+        """What the operator's /status shows, read from the parts as they are now."""
+        assert self.whatsapp is not None and self.responder is not None and self.db is not None
+        assert self._queue is not None and self._send_breaker is not None and self.storage is not None
+        report = StatusReport(
+            connection=self.whatsapp.state.value,
+            waiting=self._queue.waiting,
+            answering=self._queue.running,
+            ai_breaker=self.responder.breaker.state.value,
+            send_breaker=self._send_breaker.state.value,
+        )
+        now = utc_now()
+        # "Today" as the operator lives it.
+        local_now = now.astimezone(zone(self.settings.operator_timezone))
+        midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            # Every contact is read: /status is rare, and contacts are counted in thousands at most.
+            held = [c for c in await self.db.contacts.list() if c.paused_at(now) or not c.auto_reply]
+            received = await self.db.messages.count_since(midnight, Direction.INBOUND)
+            replies = await self.db.messages.count_since(midnight, Direction.OUTBOUND)
+        except OUTAGE_ERRORS as error:
+            self.storage.failed(error)
+            return report
+        paused = [PausedContact.of(contact, now) for contact in held]
+        return report.model_copy(update={"paused": paused, "received_today": received, "replies_today": replies})
 
     async def _send_alert(self, chat_id: str, text: str) -> str:
         assert self.whatsapp is not None
@@ -226,6 +292,17 @@ class Application:
         # The page half of the catch-up runs in the WhatsApp client; this is the database half.
         if change.current is ConnectionState.CONNECTED:
             self._resume_soon()
+
+    def _on_escalation(self, contact: Contact, messages: list[Message], why: str) -> None:
+        """A chat was handed to the operator: tell them who, what was said and why; each escalation is news."""
+        assert self.alerts is not None
+        said = " / ".join(message.text.strip()[:300] for message in messages if message.text.strip()) or "(media)"
+        self.alerts.notice(
+            f"escalation:{contact.id}:{messages[-1].id}",
+            f"{contact.display_name} (+{contact.phone}) needs you ({why}): \"{said}\". "
+            f"The bot has told them a person will answer and leaves the chat to you; send /resume {contact.phone} "
+            "to let it answer again.",
+        )
 
     def _ai_available(self) -> bool:
         """The model may be asked: its breaker is closed, or open but due for its probe call."""
@@ -277,6 +354,10 @@ class Application:
                 )
             await self._queue.cancel()
         await self._tasks.cancel()
+        if self._inbox is not None:
+            await self._inbox.close()
+        if self.memory is not None:
+            await self.memory.close(timeout_s=1.0)
         if self._stale is not None:
             self._stale.flush()
         if self.alerts is not None:
@@ -292,6 +373,8 @@ class Application:
             )
         if self.responder is not None:
             await _bounded(self.responder.close(), deadline, "closing the Gemini client")
+        if self.embedder is not None:
+            await _bounded(self.embedder.close(), deadline, "closing the embeddings client")
         if self.db is not None and self._owns_db:
             await _bounded(self.db.close(), deadline, "closing the database")
         logger.info("stopped")

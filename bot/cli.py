@@ -21,11 +21,13 @@ from bot.app import Application
 from bot.errors import EXIT_INTERNAL, EXIT_OK, EXIT_SETTINGS, NeedsOperator, StartupError
 from bot.ops.logging import setup_logging
 from bot.ops.tasks import first_completed
-from bot.settings import MEMORY_URI, Settings, SettingsError, load_settings
+from bot.settings import MEMORY_URI, PROJECT_ROOT, Settings, SettingsError, load_settings
 from bot.simulator import Simulator
+from bot.storage import Database
 from bot.tools import contacts as contact_tools
 from bot.tools import knowledge as knowledge_tools
 from bot.tools import personas as persona_tools
+from bot.tools.demo import load_demo_data
 from bot.whatsapp import ConnectionState, IncomingMessage, QrPresenter, WhatsAppClient
 from bot.whatsapp.login import HOW_TO_PAIR, HOW_TO_SCAN, format_pairing_code
 
@@ -67,8 +69,14 @@ async def demo(args: argparse.Namespace, settings: Settings) -> None:
     try:
         demo_settings = settings.model_copy(update=demo_overrides(settings, simulator, show_browser=args.show_browser))
         print(demo_banner(demo_settings, simulator), flush=True)
-        async with Application(demo_settings) as app:
-            await first_completed(wait_for_stop_signal(), app.wait_failed())
+        database = await Database.from_settings(demo_settings)
+        try:
+            await database.ensure_indexes()
+            logger.info(await load_demo_data(database, demo_settings))
+            async with Application(demo_settings, database=database) as app:
+                await first_completed(wait_for_stop_signal(), app.wait_failed())
+        finally:
+            await database.close()
     finally:
         await simulator.stop()
 
@@ -82,6 +90,9 @@ def demo_overrides(settings: Settings, simulator: Simulator, *, show_browser: bo
         "login_max_qr_rounds": 0,
         "login_qr_text": False,
     }
+    if not settings.personas_dir.is_dir():
+        # Started from another folder: the shipped personas, which the demo's sample data is written for.
+        overrides["personas_dir"] = PROJECT_ROOT / "config" / "personas"
     if settings.mongodb_uri is None:
         overrides["mongodb_uri"] = MEMORY_URI
     if settings.gemini_api_key is None:

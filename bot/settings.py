@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.context.situation import WorkingHours, zone
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WA_JS = PROJECT_ROOT / "node_modules" / "@wppconnect" / "wa-js" / "dist" / "wppconnect-wa.js"
 MEMORY_URI = "memory://"
@@ -133,10 +135,42 @@ class Settings(BaseSettings):
         "Thanks for your message! I can't answer right now, but I'll get back to you soon.",
         description="sent when Gemini cannot answer",
     )
-    personas_dir: Path = Field(Path("config/personas"), description="folder of persona files (<name>.md)")
-    persona: str = Field("default", description="persona used when a contact has none of its own")
+    embedding_model: Annotated[str, Field(min_length=1)] = Field(
+        "gemini-embedding-001", description="Gemini model that embeds knowledge chunks and the messages asking"
+    )
+    embedding_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="deadline for one embedding call; past it, knowledge is searched by words instead"
+    )
+    knowledge_chunks: Annotated[int, Field(ge=0, le=20)] = Field(
+        3, description="most knowledge chunks put into one prompt; 0: no knowledge"
+    )
+    knowledge_min_score: Annotated[float, Field(ge=-1, le=1)] = Field(
+        0.6, description="cosine similarity a knowledge chunk needs to the message to enter the prompt"
+    )
+    knowledge_cache_s: Annotated[float, Field(ge=0)] = Field(
+        60.0, description="how long a persona's knowledge is kept in memory before it is read again (kb changes)"
+    )
+    personas_dir: Path = Field(Path("config/personas"), description="folder of persona files (<name>.toml)")
+    persona: str = Field("assistant", description="persona used when a contact has none of its own")
     history_limit: Annotated[int, Field(ge=0, le=200)] = Field(
-        20, description="earlier messages of the same contact put into the prompt"
+        20, description="earlier messages of the same contact put into the prompt verbatim"
+    )
+    thread_idle_gap_s: Annotated[float, Field(gt=0)] = Field(
+        1800.0, description="silence after which a contact's next message starts a new conversation thread"
+    )
+    summary_batch: Annotated[int, Field(ge=1, le=500)] = Field(
+        10,
+        description="older turns (beyond HISTORY_LIMIT) that are folded into the thread's summary by the model "
+        "at a time",
+    )
+    earlier_threads: Annotated[int, Field(ge=0, le=20)] = Field(
+        3, description="summaries of earlier conversations with the same contact put into the prompt"
+    )
+    ai_price_in_per_mtok: Annotated[float, Field(ge=0)] = Field(
+        0.30, description="US dollars per million prompt tokens, for the cost recorded with each reply"
+    )
+    ai_price_out_per_mtok: Annotated[float, Field(ge=0)] = Field(
+        2.50, description="US dollars per million answer tokens (thinking included), for the recorded cost"
     )
 
     # Pipeline
@@ -234,18 +268,56 @@ class Settings(BaseSettings):
     )
     media_policy: Literal["polite", "skip"] = Field(
         "polite",
-        description="media without a caption (images, voice notes, stickers, locations...): polite answers with "
-        "MEDIA_REPLY, skip leaves it unread for the operator; a caption is answered as text either way",
+        description="media the model cannot see, without a caption (voice notes, videos, documents, contact cards, "
+        "locations): polite answers with the persona's media reply or MEDIA_REPLY (a location with LOCATION_REPLY), "
+        "skip leaves it unread for the operator; a caption is answered as text either way, images are shown to the "
+        "model, stickers are never answered",
     )
     media_reply: Annotated[str, Field(min_length=1)] = Field(
         "I can only read text messages here; I'll look at this soon.",
-        description="the answer to media without a caption when MEDIA_POLICY=polite",
+        description="the answer to media without a caption when MEDIA_POLICY=polite and the persona has none",
+    )
+    location_reply: Annotated[str, Field(min_length=1)] = Field(
+        "Thanks for sharing your location!", description="the answer to a shared location when MEDIA_POLICY=polite"
+    )
+    media_max_bytes: Annotated[int, Field(ge=0)] = Field(
+        5 * 1024 * 1024,
+        description="largest image (bytes) downloaded for the model to see; a larger one is answered from its "
+        "caption; 0: the model is never shown images",
     )
     prompt_message_max_chars: Annotated[int, Field(ge=100, le=65536)] = Field(
         4000,
         description="longest text of one message put into the prompt (history included); longer ones are cut, "
         "and stored whole",
     )
+    prompt_budget_tokens: Annotated[int, Field(ge=500, le=1_000_000)] = Field(
+        8000,
+        description="estimated tokens one prompt may use; over it the oldest history goes first, then earlier "
+        "conversations, then the least relevant knowledge",
+    )
+    operator_timezone: str = Field(
+        "UTC", description="the operator's time zone (IANA name, e.g. Europe/Madrid): the time the bot tells the model"
+    )
+    operator_hours: str | None = Field(
+        None,
+        description="the operator's working hours, e.g. Mon-Fri 09:00-13:00,14:00-18:00; Sat 10:00-14:00; outside "
+        "them the model is told the operator is likely away; empty: never counted away",
+    )
+
+    @field_validator("operator_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("operator_hours")
+    @classmethod
+    def _working_hours(cls, value: str | None) -> str | None:
+        return None if value is None else WorkingHours.parse(value).text
+
+    @property
+    def working_hours(self) -> WorkingHours | None:
+        return WorkingHours.parse(self.operator_hours) if self.operator_hours else None
 
     @field_validator("answer_only", mode="before")
     @classmethod
@@ -277,7 +349,7 @@ class Settings(BaseSettings):
     @field_validator("account", "persona")
     @classmethod
     def _name(cls, value: str) -> str:
-        # These become file names (sessions/<account>/, config/personas/<persona>.md).
+        # These become file names (sessions/<account>/, config/personas/<persona>.toml).
         if not NAME_PATTERN.fullmatch(value):
             raise ValueError("expected 1 to 64 letters, digits, '_' or '-'")
         return value

@@ -11,21 +11,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from loguru import logger
 
-from bot.ai import Reply, Responder, build_prompt
+from bot.ai import Prompt, Reply, Responder, build_prompt
+from bot.ai.guard import leaks_instructions
+from bot.context.escalation import ESCALATED_REASON, UNTIL_RESUMED, escalation_keyword
+from bot.context.style import learn_style
 from bot.errors import WhatsAppError
+from bot.pipeline.context import ContextSource, Gathered
+from bot.pipeline.memory import Memory
 from bot.pipeline.outbox import Outbox, ids_of
 from bot.pipeline.policy import Action, AnswerRules, Decision, MessageFacts, decide
 from bot.pipeline.protocols import ChatActions
 from bot.pipeline.traffic import Traffic
-from bot.storage import Contact, Database, Message, utc_now
+from bot.storage import Contact, Database, Message, Persona, utc_now
 from bot.storage.database import OUTAGE_ERRORS
 from bot.storage.health import StorageHealth
+from bot.storage.models import ReplyUsage
 
 StaleHandler = Callable[[Message], None]
+# The operator is told: the contact, the messages, and why the chat was handed over.
+EscalationHandler = Callable[[Contact, list[Message], str], None]
+# Sent instead of a reply that repeats the bot's own instructions (a contact talked the model into it).
+GUARDED_REPLY = "Sorry, I can't share that. Is there anything else I can help you with?"
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """US dollars per million tokens, for the cost recorded with each reply."""
+
+    per_mtok_in: float = 0.0
+    per_mtok_out: float = 0.0
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return (tokens_in * self.per_mtok_in + tokens_out * self.per_mtok_out) / 1_000_000
 
 
 class ConversationWorker:
@@ -36,11 +58,15 @@ class ConversationWorker:
         outbox: Outbox,
         chat: ChatActions,
         *,
+        context: ContextSource,
         default_persona: str,
-        history_limit: int,
         max_age: timedelta,
         rules: AnswerRules | None = None,
         max_message_chars: int = 4000,
+        budget_tokens: int = 8000,
+        memory: Memory | None = None,
+        prices: Prices | None = None,
+        on_escalation: EscalationHandler | None = None,
         traffic: Traffic | None = None,
         flood_pause: timedelta = timedelta(minutes=10),
         flood_notice: str = "You are writing faster than I can answer; I'll get back to you in a little while.",
@@ -53,11 +79,15 @@ class ConversationWorker:
         self._responder = responder
         self._outbox = outbox
         self._chat = chat
+        self._context = context
         self._default_persona = default_persona
-        self._history_limit = history_limit
         self._max_age = max_age
         self._rules = rules or AnswerRules()
         self._max_message_chars = max_message_chars
+        self._budget_tokens = budget_tokens
+        self._memory = memory
+        self._prices = prices or Prices()
+        self._on_escalation = on_escalation
         self._traffic = traffic
         self._flood_pause = flood_pause
         self._flood_notice = flood_notice
@@ -116,8 +146,13 @@ class ConversationWorker:
         if not turn:
             return
         contact = await self._db.contacts.get(contact_id)
+        persona = await self._db.personas.get_or_builtin((contact and contact.persona) or self._default_persona)
         now = utc_now()
-        decisions = {message.id: decide(MessageFacts.stored(message), contact, self._rules, now) for message in turn}
+        media_reply = persona.instructions.media_reply
+        decisions = {
+            message.id: decide(MessageFacts.stored(message), contact, self._rules, now, media_reply=media_reply)
+            for message in turn
+        }
         for reason, skipped in _group(turn, decisions, Action.SKIP).items():
             await self._db.messages.skip(skipped, reason=reason)
             logger.info("message(s) {}: not answered: {}", ids_of(skipped), reason)
@@ -131,9 +166,9 @@ class ConversationWorker:
             await self._reply(turn, Reply(self._flood_notice))
             return
         if all(decisions[message.id].action is Action.POLITE for message in turn):
-            # Only media the bot cannot read: one fixed, polite answer, and no model call; not the same again
-            # right after it (a burst of stickers).
-            polite = decisions[turn[-1].id].reply or self._rules.media_reply
+            # Only media the bot cannot read: one fixed, polite answer (each different one once: a voice note
+            # and a location), and no model call; not the same again right after it (a burst of voice notes).
+            polite = " ".join(dict.fromkeys(decisions[message.id].reply or self._rules.media_reply for message in turn))
             last = await self._db.messages.last_reply(contact_id)
             if last is not None and last.text == polite:
                 await self._db.messages.skip(turn, reason="media; the polite answer was just given")
@@ -142,10 +177,16 @@ class ConversationWorker:
             return
 
         contact = contact or Contact(id=contact_id, phone=contact_id.partition("@")[0])
+        keywords = persona.instructions.escalation_keywords
+        said = next((word for message in turn if (word := escalation_keyword(message.text, keywords))), None)
+        if said is not None:
+            await self._escalate(contact, persona, turn, f'the message says "{said}"')
+            return
         # "typing..." goes out while the model thinks, and is waited for, so it is never shown after the reply.
         typing = asyncio.create_task(self._show_typing(contact_id), name=f"pipeline:{contact_id}:typing")
         try:
-            reply = await self._generate(turn, contact)
+            gathered = await self._context.gather(contact, persona, turn)
+            reply, prompt = await self._generate(gathered)
         except BaseException:
             typing.cancel()
             raise
@@ -160,10 +201,47 @@ class ConversationWorker:
                 return
         elif self._owed:
             self.ai_back()
-        await self._reply(turn, reply)
+        if reply.needs_human:
+            await self._escalate(contact, persona, turn, "the model found it needs a person")
+            return
+        usage = None if reply.is_fallback else self._usage(reply, persona, gathered.thread.id, prompt)
+        if gathered.context.first_contact and persona.greeting and not reply.is_fallback:
+            reply = replace(reply, text=f"{persona.greeting.strip()}\n\n{reply.text}")
+        await self._reply(turn, reply, usage=usage)
+        await self._learn_style(contact, turn)
+        if self._memory is not None and not reply.is_fallback:
+            self._memory.after_reply(gathered.thread, gathered.ended)
 
-    async def _reply(self, turn: list[Message], reply: Reply) -> None:
-        parts = await self._outbox.store(turn, reply)
+    async def _escalate(self, contact: Contact, persona: Persona, turn: list[Message], why: str) -> None:
+        """Hand the chat to the operator: the holding reply, the alert, and no more answers until they resume it."""
+        await self._db.contacts.pause(contact.id, UNTIL_RESUMED, ESCALATED_REASON)
+        logger.warning("message(s) {}: handed to the operator ({})", ids_of(turn), why)
+        if self._on_escalation is not None:
+            self._on_escalation(contact, turn, why)
+        await self._reply(turn, Reply(persona.instructions.escalation_reply))
+
+    def _usage(self, reply: Reply, persona: Persona, thread_id: str, prompt: Prompt) -> ReplyUsage:
+        return ReplyUsage(
+            persona=persona.id,
+            model=reply.model or "",
+            tokens_in=reply.tokens_in,
+            tokens_out=reply.tokens_out,
+            latency_s=round(reply.latency_s, 3),
+            knowledge=list(prompt.knowledge_ids),
+            cost_usd=round(self._prices.cost(reply.tokens_in, reply.tokens_out), 8),
+            thread_id=thread_id,
+        )
+
+    async def _learn_style(self, contact: Contact, turn: list[Message]) -> None:
+        style = contact.style
+        for message in turn:
+            if message.kind == "chat" and message.text.strip():
+                style = learn_style(style, message.text)
+        if style is not None and style != contact.style:
+            await self._db.contacts.set_style(contact.id, style)
+
+    async def _reply(self, turn: list[Message], reply: Reply, *, usage: ReplyUsage | None = None) -> None:
+        parts = await self._outbox.store(turn, reply, usage=usage)
         if await self._outbox.send(turn, parts):
             await self._answered(turn, fallback=reply.is_fallback, latency_s=reply.latency_s)
 
@@ -191,15 +269,19 @@ class ConversationWorker:
             for message in messages:
                 self._on_stale(message)
 
-    async def _generate(self, turn: list[Message], contact: Contact) -> Reply:
+    async def _generate(self, gathered: Gathered) -> tuple[Reply, Prompt]:
         """One prompt for the whole turn: all its messages are the newest user turn, after the history (which has
         every reply that went out, even one sent after the first of them arrived)."""
-        persona = await self._db.personas.get_or_builtin(contact.persona or self._default_persona)
-        history = await self._db.messages.history(turn[0], limit=self._history_limit)
         prompt = build_prompt(
-            persona, contact, [*history, *turn[:-1]], turn[-1], max_message_chars=self._max_message_chars
+            gathered.context, budget_tokens=self._budget_tokens, max_message_chars=self._max_message_chars
         )
-        return await self._responder.reply(prompt)
+        reply = await self._responder.reply(prompt)
+        if not reply.is_fallback and leaks_instructions(reply.text, prompt.system_instruction):
+            logger.warning(
+                "message(s) {}: the answer repeated the bot's instructions; not sent", ids_of(gathered.context.turn)
+            )
+            return replace(reply, text=GUARDED_REPLY, needs_human=False), prompt
+        return reply, prompt
 
     async def _record_failure(self, turn: list[Message], error: Exception) -> None:
         if not turn:

@@ -12,6 +12,7 @@ from bot.errors import WhatsAppError
 from bot.pipeline.protocols import ChatActions
 from bot.resilience import CircuitBreaker
 from bot.storage import GONE_OUT, Database, Message
+from bot.storage.models import ReplyUsage
 from bot.whatsapp.events import new_message_id
 
 # Before each part goes out: "typing..." for a human-looking while, the gap per contact, the global rate.
@@ -36,12 +37,14 @@ class Outbox:
         # for a while rather than fail every reply; the replies wait, stored, for its probe.
         self.breaker = breaker
 
-    async def store(self, turn: list[Message], reply: Reply) -> list[Message]:
+    async def store(self, turn: list[Message], reply: Reply, *, usage: ReplyUsage | None = None) -> list[Message]:
         """answering -> reply-pending. Nothing is sent that is not recorded first: if this write fails, the
         caller stops and the messages are answered once the database is back."""
         texts = self._split(reply.text) if self._split is not None else [reply.text]
         parts = [(text, new_message_id()) for text in texts or [reply.text]]
-        return await self._db.messages.store_reply(turn, parts, fallback=reply.is_fallback, error=reply.error)
+        return await self._db.messages.store_reply(
+            turn, parts, fallback=reply.is_fallback, error=reply.error, usage=usage
+        )
 
     async def send(self, turn: list[Message], parts: list[Message], *, maybe_sent: bool = False) -> bool:
         """Send a stored reply, part by part, and record it; False if WhatsApp refused it (recorded as failed,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import math
 import time
@@ -12,7 +14,9 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from bot.simulator.offline_model import fill_schema, offline_reply
+from bot.simulator import embeddings
+from bot.simulator.offline_model import answer as offline_answer
+from bot.simulator.offline_model import fill_schema
 
 PAUSE_POLL_S = 0.02
 # A hung call ends when its client gives up; the bound keeps a forgotten one from outliving a test run.
@@ -92,8 +96,8 @@ def _seconds_text(seconds: float) -> str:
 
 
 class FakeGemini:
-    """Answers generateContent (and streamGenerateContent, countTokens) and records every request, failed and
-    hung ones included, so tests can count the calls a reply cost."""
+    """Answers generateContent (and streamGenerateContent, countTokens, embedContent, batchEmbedContents) and
+    records every request, failed and hung ones included, so tests can count the calls a reply cost."""
 
     def __init__(self) -> None:
         self.behaviour = Behaviour()
@@ -143,6 +147,11 @@ class FakeGemini:
     def _answer(self, request: web.Request, model: str, method: str, body: Any, record: dict[str, Any]) -> web.Response:
         if (refusal := self._refusal(request)) is not None:
             return refusal
+        if method in ("embedContent", "batchEmbedContents"):
+            try:
+                return web.json_response(embeddings.answer(method, body))
+            except ValueError as error:
+                return google_error(400, str(error))
         if method not in ("generateContent", "streamGenerateContent", "countTokens"):
             return google_error(404, f"Method {method!r} is not supported by the simulator's fake Gemini.")
         if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
@@ -150,12 +159,13 @@ class FakeGemini:
         prompt_tokens = _tokens(record["system_instruction"]) + sum(_tokens(c["text"]) for c in record["contents"])
         if method == "countTokens":
             return web.json_response({"totalTokens": prompt_tokens})
-        last_user = next((c["text"] for c in reversed(record["contents"]) if c["role"] in ("user", "")), "")
-        text = offline_reply(last_user)
+        user_turns = [c["text"] for c in record["contents"] if c["role"] in ("user", "")]
+        answer = offline_answer(record["system_instruction"], user_turns)
+        text = answer.reply
         config = body.get("generationConfig") or {}
         if config.get("responseMimeType") == "application/json":
             schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
-            text = json.dumps(fill_schema(schema, text))
+            text = json.dumps(fill_schema(schema, text, flags={"needs_human": answer.needs_human}))
         reply_tokens = _tokens(text)
         return web.json_response(
             {
@@ -185,9 +195,13 @@ def _record(model: str, method: str, body: Any) -> dict[str, Any]:
     """The request as /api/gemini/requests shows it: role and joined text per content."""
     body = body if isinstance(body, dict) else {}
     contents = []
-    for content in body.get("contents") or []:
+    for content in body.get("contents") or embeddings.contents_of(body):
         if isinstance(content, dict):
-            contents.append({"role": content.get("role") or "", "text": _text_of(content)})
+            turn: dict[str, Any] = {"role": content.get("role") or "", "text": _text_of(content)}
+            # Only on contents that carry files, so text-only requests keep their plain shape.
+            if media := _media_of(content):
+                turn["media"] = media
+            contents.append(turn)
     system = body.get("systemInstruction") or body.get("system_instruction")
     return {
         "model": model,
@@ -219,6 +233,26 @@ async def _pause(request: web.Request, seconds: float) -> bool:
 def _text_of(content: dict[str, Any]) -> str:
     parts = content.get("parts") or []
     return "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def _media_of(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inline files of a content (an image the bot attached): their type and size in bytes."""
+    media = []
+    for part in content.get("parts") or []:
+        inline = (part.get("inlineData") or part.get("inline_data")) if isinstance(part, dict) else None
+        if isinstance(inline, dict):
+            data = inline.get("data") if isinstance(inline.get("data"), str) else ""
+            mime_type = inline.get("mimeType") or inline.get("mime_type") or ""
+            media.append({"mime_type": mime_type, "bytes": _decoded_size(data)})
+    return media
+
+
+def _decoded_size(data: str) -> int:
+    """Bytes in base64 text; google-genai sends the URL-safe alphabet. A broken string counts as -1."""
+    try:
+        return len(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    except (binascii.Error, ValueError):
+        return -1
 
 
 def _tokens(text: str) -> int:

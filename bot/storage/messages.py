@@ -31,7 +31,16 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from bot.storage.models import GONE_OUT, UNFINISHED, Direction, Message, MessageStatus, new_id, utc_now
+from bot.storage.models import (
+    GONE_OUT,
+    UNFINISHED,
+    Direction,
+    Message,
+    MessageStatus,
+    ReplyUsage,
+    new_id,
+    utc_now,
+)
 
 # wa-js ack levels (WPP.whatsapp.enums.ACK): 2 the contact's phone has it, 3 read, 4 played (a voice note).
 ACK_DELIVERED = 2
@@ -146,10 +155,11 @@ class MessageRepository:
         *,
         fallback: bool = False,
         error: str | None = None,
+        usage: ReplyUsage | None = None,
     ) -> list[Message]:
         """answering -> reply-pending: the reply to the messages of one turn is stored `pending`, as its parts
         (text, the message id it will be sent with), in order; a fallback reply with the `error` that made the
-        model fail.
+        model fail; a model's reply with its `usage` (on the first part).
 
         Two writes: the parts first, so that a crash between them leaves `answering` messages whose stored reply
         `cut_short` finds (and looks up before sending), never reply-pending ones without their reply.
@@ -169,8 +179,9 @@ class MessageRepository:
                 turn=newest.turn,
                 fallback=fallback,
                 error=error,
+                usage=usage if position == 0 else None,
             )
-            for text, wa_key in parts
+            for position, (text, wa_key) in enumerate(parts)
         ]
         await self._collection.insert_many([reply.to_mongo() for reply in replies])
         await self._move_turn(replies[0], (MessageStatus.ANSWERING,), MessageStatus.REPLY_PENDING)
@@ -279,6 +290,12 @@ class MessageRepository:
         ).sort("created_at", ASCENDING)
         return list(dict.fromkeys([raw["contact_id"] async for raw in cursor]))
 
+    async def count_since(self, since: datetime, direction: Direction) -> int:
+        """How many messages going this way were stored since `since` (the operator's /status)."""
+        return int(
+            await self._collection.count_documents({"direction": direction.value, "created_at": {"$gte": since}})
+        )
+
     async def _move(self, message_id: str, leaving: Iterable[MessageStatus], to: MessageStatus, **fields: Any) -> bool:
         """One status change: only from the states it may leave; True if it happened."""
         result = await self._collection.update_one(
@@ -305,8 +322,9 @@ class MessageRepository:
             {"$set": {"status": to.value, "reply_id": reply.id, "updated_at": utc_now(), **fields}},
         )
 
-    async def history(self, current: Message, *, limit: int) -> list[Message]:
-        """What was said in this contact's chat before `current`, oldest first, at most `limit` messages.
+    async def history(self, current: Message, *, limit: int, after: datetime | None = None) -> list[Message]:
+        """What was said in this contact's chat before `current`, oldest first, at most `limit` messages, and only
+        what was stored after `after` (older turns are in a summary).
 
         Inbound messages that arrived after `current` are left out (they are answered later, in turn), but
         every reply that went out so far is in, even one sent after `current` arrived: the contact has seen it.
@@ -316,27 +334,41 @@ class MessageRepository:
         """
         if limit <= 0:
             return []
-        query = {
-            "contact_id": current.contact_id,
-            "_id": {"$ne": current.id},
-            "$or": [
-                {
-                    "direction": Direction.OUTBOUND.value,
-                    "status": {"$in": _values(GONE_OUT)},
-                    "fallback": {"$ne": True},
-                },
-                {
-                    "direction": Direction.INBOUND.value,
-                    "created_at": {"$lt": current.created_at},
-                    "status": {"$nin": _values((MessageStatus.FAILED, MessageStatus.SKIPPED))},
-                },
-            ],
-        }
+        query = _said(current.contact_id, inbound_before=current.created_at)
+        query["_id"] = {"$ne": current.id}
+        if after is not None:
+            query["created_at"] = {"$gt": after}
         cursor = self._collection.find(query).sort("created_at", DESCENDING).limit(limit)
         newest_first = [Message.from_mongo(raw) async for raw in cursor]
         return newest_first[::-1]
+
+    async def said_between(self, contact_id: str, *, after: datetime | None, upto: datetime) -> list[Message]:
+        """What was said (as `history` counts it) stored after `after` and up to `upto`, oldest first: the turns
+        a summary folds in."""
+        query = _said(contact_id, inbound_before=None)
+        query["created_at"] = {"$lte": upto, **({"$gt": after} if after is not None else {})}
+        cursor = self._collection.find(query).sort("created_at", ASCENDING)
+        return [Message.from_mongo(raw) async for raw in cursor]
 
     async def for_contact(self, contact_id: str) -> list[Message]:
         """Every message of one contact, oldest first (for tools and tests; not used per message)."""
         cursor = self._collection.find({"contact_id": contact_id}).sort("created_at", 1)
         return [Message.from_mongo(raw) async for raw in cursor]
+
+    async def forget(self, contact_id: str) -> int:
+        """Delete the contact's messages, and those they wrote in groups (a privacy request); returns how many."""
+        result = await self._collection.delete_many({"$or": [{"contact_id": contact_id}, {"author": contact_id}]})
+        return int(result.deleted_count)
+
+
+def _said(contact_id: str, *, inbound_before: datetime | None) -> dict[str, Any]:
+    """The messages that are part of a contact's conversation: replies that went out (not fallbacks), and inbound
+    messages that neither failed nor were skipped (stored before `inbound_before`, when given)."""
+    inbound: dict[str, Any] = {
+        "direction": Direction.INBOUND.value,
+        "status": {"$nin": _values((MessageStatus.FAILED, MessageStatus.SKIPPED))},
+    }
+    if inbound_before is not None:
+        inbound["created_at"] = {"$lt": inbound_before}
+    outbound = {"direction": Direction.OUTBOUND.value, "status": {"$in": _values(GONE_OUT)}, "fallback": {"$ne": True}}
+    return {"contact_id": contact_id, "$or": [outbound, inbound]}

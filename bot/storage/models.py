@@ -262,7 +262,7 @@ class Thread(Document):
     contact_id: str
     started_at: datetime
     last_message_at: datetime
-    message_count: int = 0
+    turns: int = Field(0, description="turns answered in it (a turn: the messages one reply answers)")
     summary: str | None = None
     summarized_until: datetime | None = None
     summarized_count: int = 0

@@ -14,24 +14,28 @@ class ThreadRepository:
     def __init__(self, collection: Any) -> None:
         self._collection = collection
 
+    async def get(self, thread_id: str) -> Thread | None:
+        raw = await self._collection.find_one({"_id": thread_id})
+        return Thread.from_mongo(raw) if raw else None
+
     async def latest(self, contact_id: str) -> Thread | None:
         raw = await self._collection.find_one({"contact_id": contact_id}, sort=[("last_message_at", DESCENDING)])
         return Thread.from_mongo(raw) if raw else None
 
-    async def current(self, contact_id: str, now: datetime, idle_gap: timedelta) -> tuple[Thread, bool]:
-        """The contact's thread for a message at `now`, and whether it is new: after `idle_gap` of silence, or for
-        a contact's first message, a new one starts. The thread's last message time moves to `now`."""
+    async def current(self, contact_id: str, at: datetime, idle_gap: timedelta) -> tuple[Thread, Thread | None]:
+        """The contact's thread for a turn whose first message came `at`, counting the turn; and the thread that
+        ended, when this turn starts a new one after `idle_gap` of silence (None for a contact's first thread)."""
         latest = await self.latest(contact_id)
-        if latest is not None and now - latest.last_message_at <= idle_gap:
+        if latest is not None and at - latest.last_message_at <= idle_gap:
             await self._collection.update_one(
-                {"_id": latest.id}, {"$max": {"last_message_at": now}, "$inc": {"message_count": 1}}
+                {"_id": latest.id}, {"$max": {"last_message_at": at}, "$inc": {"turns": 1}}
             )
-            latest.last_message_at = max(latest.last_message_at, now)
-            latest.message_count += 1
-            return latest, False
-        thread = Thread(contact_id=contact_id, started_at=now, last_message_at=now, message_count=1)
+            latest.last_message_at = max(latest.last_message_at, at)
+            latest.turns += 1
+            return latest, None
+        thread = Thread(contact_id=contact_id, started_at=at, last_message_at=at, turns=1)
         await self._collection.insert_one(thread.to_mongo())
-        return thread, True
+        return thread, latest
 
     async def earlier(self, contact_id: str, before: datetime, limit: int) -> list[Thread]:
         """The contact's threads that ended before `before`, with a summary, newest first."""

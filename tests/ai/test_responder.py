@@ -12,8 +12,9 @@ from google.genai import errors as genai_errors
 from loguru import logger
 
 from bot.ai import GeminiResponder, Prompt, Turn
-from bot.ai.responder import describe_error, is_retryable, retry_after_of
-from bot.errors import StartupError, Unavailable
+from bot.ai.prompt import Media
+from bot.ai.responder import ModelAnswer, _parse_answer, describe_error, is_retryable, retry_after_of
+from bot.errors import AIError, StartupError, Unavailable
 from bot.resilience import BreakerState
 from bot.settings import Settings
 from bot.simulator import Simulator
@@ -491,3 +492,53 @@ def warnings() -> Iterator[list[str]]:
         yield lines
     finally:
         logger.remove(sink)
+
+
+async def test_the_answer_is_structured_and_counts_its_tokens(
+    sim: SimulatorClient, make_responder: MakeResponder
+) -> None:
+    reply = await make_responder().reply(PROMPT)
+    assert not reply.needs_human
+    assert reply.model == "gemini-2.5-flash"
+    # The fake Gemini counts about four characters a token, prompt and answer apart.
+    assert reply.tokens_in == (len("Be kind.") + 3) // 4 + (len("Is the shop open today?") + 3) // 4
+    assert reply.tokens_out > 0
+    assert not reply.text.startswith("{")  # the reply field, not the JSON around it
+
+
+async def test_the_model_can_hand_the_chat_to_a_person(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    prompt = Prompt(system_instruction="Be kind.", turns=(Turn("user", "Can I talk to a real person please?"),))
+    reply = await make_responder().reply(prompt)
+    assert reply.needs_human and not reply.is_fallback
+
+
+def test_an_answer_in_plain_text_is_taken_as_the_reply() -> None:
+    assert _parse_answer("Hello there").reply == "Hello there"
+    assert _parse_answer('{"reply": " Hi ", "needs_human": true}') == ModelAnswer(reply="Hi", needs_human=True)
+    with pytest.raises(AIError):
+        _parse_answer('{"reply": ""}')
+    with pytest.raises(AIError):
+        _parse_answer('{"text": "no reply field"}')
+
+
+async def test_images_go_to_the_model_with_their_turn(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    image = Media(mime_type="image/png", data=b"\x89PNG fake bytes")
+    prompt = Prompt(system_instruction="Be kind.", turns=(Turn("user", "[image] what is this?", media=(image,)),))
+    reply = await make_responder().reply(prompt)
+    assert not reply.is_fallback
+    [request] = await sim.gemini_requests()
+    assert request.contents[0].text == "[image] what is this?"
+    assert [(m.mime_type, m.bytes) for m in request.contents[0].media] == [("image/png", len(image.data))]
+
+
+async def test_a_summary_folds_the_earlier_one_in(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    summary = await make_responder().summarize("Ana asked about prices.", "Contact: and the hours?\nYou: 9 to 18.")
+    assert summary is not None and "9 to 18" in summary
+    [request] = await sim.gemini_requests()
+    assert request.system_instruction is not None and request.system_instruction.startswith("You summarise")
+    assert "Ana asked about prices." in request.contents[0].text
+
+
+async def test_no_summary_while_gemini_fails(sim: SimulatorClient, make_responder: MakeResponder) -> None:
+    await sim.gemini_behaviour(fail_next=10, status=503)
+    assert await make_responder(ai_attempts=2, **FAST).summarize(None, "Contact: hi") is None

@@ -40,9 +40,13 @@ async def test_demo_answers_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             await phone.wait_for_status(lambda status: status["qr_pages"] >= 1, READY_TIMEOUT_S)
             await sim.link()
             await phone.wait_for_status(lambda status: status["ready_pages"] >= 1, READY_TIMEOUT_S)
-            await sim.send(ANA, "Hello demo, are you there?", name="Ana")
+            await sim.send(ANA, "Hello demo, when is Maria's office open?", name="Ana")
             [reply] = await phone.wait_for_replies(1, REPLY_TIMEOUT_S)
-        assert "Hello demo, are you there?" in reply.text
+        assert "Hello demo, when is Maria's office open?" in reply.text
+        # The demo's sample data at work: Ana is Maria's sister (the family sign-off), the assistant persona
+        # speaks, and the office hours come from the sample knowledge file.
+        assert "Hi Ana!" in reply.text and "This is Sam" in reply.text and "Lots of love!" in reply.text
+        assert "Monday to Friday, 9:00 to 18:00" in reply.text
 
         profile = tmp_path / "sessions" / "demo"
         assert chromium_pids(profile), "the bot's browser should be running"

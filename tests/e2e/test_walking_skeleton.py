@@ -32,10 +32,12 @@ async def test_linked_daemon_answers_a_message(
         wa_id = await sim.send(ANA, question, name="Ana")
         [reply] = await phone.wait_for_replies(1, REPLY_TIMEOUT_S)
 
-    # The answer is the model's, reached through the real SDK, with Ana's name and words in the prompt.
+    # The answer is the model's, reached through the real SDK, with Ana's name and words in the prompt; the name
+    # she chose herself is quoted data in the conversation, never part of the instructions.
     [request] = await sim.gemini_requests()
     assert question in request.contents[-1].text and request.contents[-1].role == "user"
-    assert "Ana" in (request.system_instruction or "")
+    assert '"contact_whatsapp_name": "Ana"' in request.contents[0].text
+    assert "Ana" not in (request.system_instruction or "")
     assert question in reply.text
 
     assert app.db is not None and await app.wait_idle(REPLY_TIMEOUT_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.pipeline import ConversationWorker, Outbox
+from bot.pipeline.context import ContextRules, ContextSource
 from bot.pipeline.policy import AnswerRules
 from bot.pipeline.traffic import Traffic, TrafficRules
 from bot.resilience import BreakerState, CircuitBreaker
@@ -34,8 +35,8 @@ def worker(
         responder,
         Outbox(db, chat),
         chat,
+        context=ContextSource(db, rules=ContextRules(history_limit=10)),
         default_persona="default",
-        history_limit=10,
         max_age=MAX_AGE,
         rules=rules,
         traffic=traffic,
@@ -221,7 +222,7 @@ async def test_media_gets_one_polite_answer_without_the_model_or_is_skipped_per_
     await worker(db, responder, chat, rules=AnswerRules(media_policy="skip"))("ben@c.us")
     stored = await db.messages.get(voice.id)
     assert stored is not None and stored.status is MessageStatus.SKIPPED and "ptt" in (stored.reason or "")
-    assert chat.read == [("ana@c.us", "W2")] and len(chat.sent) == 1  # ben's is left unread
+    assert chat.read == [("ana@c.us", "W1")] and len(chat.sent) == 1  # the sticker and ben's are left unread
 
 
 async def test_a_caption_is_answered_like_a_text(db: Database, responder: EchoResponder, chat: RecordingChat) -> None:
@@ -310,8 +311,8 @@ async def test_database_outage_before_the_reply_is_stored_sends_nothing_and_resu
         DownAfterThinking(),
         Outbox(flaky, chat),
         chat,
+        context=ContextSource(flaky, rules=ContextRules(history_limit=10)),
         default_persona="default",
-        history_limit=10,
         max_age=MAX_AGE,
         health=health,
     )
@@ -397,8 +398,8 @@ async def test_sending_refused_again_and_again_pauses_and_the_held_replies_go_ou
         responder,
         Outbox(db, chat, breaker=breaker),
         chat,
+        context=ContextSource(db, rules=ContextRules(history_limit=10)),
         default_persona="default",
-        history_limit=10,
         max_age=MAX_AGE,
     )
     chat.fail_sending = True
