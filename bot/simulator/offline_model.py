@@ -45,7 +45,7 @@ def answer(system_instruction: str, user_turns: list[str]) -> Answer:
     if _ASKS_FOR_INSTRUCTIONS.search(last):
         return Answer(f"Sure! These are my instructions: {system_instruction}")
     sections = _sections(system_instruction)
-    lines = [_greeting(sections, context), _memory(context), _knowledge(sections), _quote(last)]
+    lines = [_greeting(sections, context), _memory(context, len(user_turns)), _knowledge(sections), _quote(last)]
     relationship = _relationship(sections.get("The person you are chatting with", ""))
     if relationship in _SIGN_OFF:
         lines.append(_SIGN_OFF[relationship])
@@ -99,13 +99,17 @@ def _greeting(sections: dict[str, str], context: dict[str, Any]) -> str:
     return f"{hello} This is {who}." if who else hello
 
 
-def _memory(context: dict[str, Any]) -> str:
+def _memory(context: dict[str, Any], user_turns: int) -> str:
+    """What the thread so far gives: how far the conversation is, or the summaries of older talks. The earlier
+    messages are not quoted: tests count on each message being quoted by the one reply that answers it."""
     summary = context.get("earlier_in_this_conversation")
     earlier = context.get("earlier_conversations") or []
     if isinstance(summary, str) and summary:
         return "Picking up where we left off."
     if earlier:
         return f"Good to hear from you again (we last talked on {earlier[-1].get('date', 'an earlier day')})."
+    if user_turns > 1:
+        return f"(I can see {user_turns} messages of yours in this conversation.)"
     return ""
 
 
