@@ -36,7 +36,10 @@ class Memory:
         """Schedule the folds this reply made due: the thread that just ended, and the current one if it grew."""
         if ended is not None:
             self._spawn(ended, upto=thread.started_at - _JUST_BEFORE, whole=True)
-        self._spawn(thread, upto=None, whole=False)
+        # A turn is at least two messages (the contact's and the reply): only when that many could fill a batch
+        # beyond the verbatim window is the thread read, so most replies cost memory nothing.
+        if 2 * thread.turns - thread.summarized_count >= self._history_limit + self._batch:
+            self._spawn(thread, upto=None, whole=False)
 
     def _spawn(self, thread: Thread, *, upto: datetime | None, whole: bool) -> None:
         if thread.id in self._folding:
