@@ -24,9 +24,14 @@ from bot.ops.tasks import first_completed
 from bot.settings import MEMORY_URI, PROJECT_ROOT, Settings, SettingsError, load_settings
 from bot.simulator import Simulator
 from bot.storage import Database
+from bot.tools import backup as backup_tools
 from bot.tools import contacts as contact_tools
+from bot.tools import doctor as doctor_tools
 from bot.tools import knowledge as knowledge_tools
 from bot.tools import personas as persona_tools
+from bot.tools import schedule as schedule_tools
+from bot.tools import service as service_tools
+from bot.tools import status as status_tools
 from bot.tools.demo import load_demo_data
 from bot.whatsapp import ConnectionState, IncomingMessage, QrPresenter, WhatsAppClient
 from bot.whatsapp.login import HOW_TO_PAIR, HOW_TO_SCAN, format_pairing_code
@@ -196,7 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login_parser.set_defaults(handler=login)
 
-    for tools in (contact_tools, persona_tools, knowledge_tools):
+    for tools in (
+        contact_tools,
+        persona_tools,
+        knowledge_tools,
+        schedule_tools,
+        backup_tools,
+        status_tools,
+        doctor_tools,
+        service_tools,
+    ):
         tools.add_commands(commands)
     return parser
 
