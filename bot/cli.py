@@ -12,7 +12,8 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from loguru import logger
 from pydantic import SecretStr
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_SETTINGS
     setup_logging(settings.log_level)
-    handler: Callable[[argparse.Namespace, Settings], Awaitable[None]] = args.handler
+    handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, None]] = args.handler
     try:
         asyncio.run(handler(args, settings))
     except StartupError as error:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.context.situation import WorkingHours, zone
@@ -407,7 +408,7 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def _expected(problem: dict) -> str:  # type: ignore[type-arg]
+def _expected(problem: ErrorDetails) -> str:
     message = str(problem["msg"])
     # pydantic prefixes custom validator messages with "Value error, "
     return message.removeprefix("Value error, ")

@@ -69,7 +69,7 @@ class Embedder:
             async with asyncio.timeout(self._timeout_s):
                 response = await self._client.aio.models.embed_content(
                     model=self.model,
-                    contents=texts,  # type: ignore[arg-type]  # a list of str is a list of contents
+                    contents=list(texts),
                     config=config,
                 )
         except TimeoutError as error:

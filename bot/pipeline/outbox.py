@@ -3,7 +3,7 @@ then each part is recorded as sent with WhatsApp's id; a reply that WhatsApp ref
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from loguru import logger
 
@@ -96,6 +96,6 @@ class Outbox:
         return found
 
 
-def ids_of(messages: list[Message]) -> str:
+def ids_of(messages: Sequence[Message]) -> str:
     """Message ids for a log line, so that every failure can be traced to the messages it concerns."""
     return ", ".join(message.id for message in messages) or "(none taken)"

@@ -241,7 +241,8 @@ def _media_of(content: dict[str, Any]) -> list[dict[str, Any]]:
     for part in content.get("parts") or []:
         inline = (part.get("inlineData") or part.get("inline_data")) if isinstance(part, dict) else None
         if isinstance(inline, dict):
-            data = inline.get("data") if isinstance(inline.get("data"), str) else ""
+            data = inline.get("data")
+            data = data if isinstance(data, str) else ""
             mime_type = inline.get("mimeType") or inline.get("mime_type") or ""
             media.append({"mime_type": mime_type, "bytes": _decoded_size(data)})
     return media

@@ -259,6 +259,7 @@ class MessageRepository:
         await self._collection.update_many(
             {"wa_key": {"$in": keys}, "direction": Direction.OUTBOUND.value}, {"$max": {"ack": ack}}
         )
+        earlier: tuple[MessageStatus, ...]
         if ack >= ACK_READ:
             target, earlier = MessageStatus.READ, (MessageStatus.SENT, MessageStatus.DELIVERED)
         elif ack == ACK_DELIVERED:

@@ -60,7 +60,7 @@ async def show_persona(db: Database, name: str, folder: Path | None = None) -> s
     for persona in await all_personas(db, folder):
         if persona.id == name:
             data = persona.model_dump(mode="json", exclude_none=True)
-            return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100).rstrip()
+            return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)).rstrip()
     known = ", ".join(persona.id for persona in await all_personas(db, folder)) or "none"
     raise ToolError(f"no persona {name!r} (known: {known})")
 
