@@ -12,6 +12,8 @@ if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 packages="chromium"
 command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages="$packages python3 python3-venv"
+# The tests check the shipped units with `systemd-analyze verify` (Debian's systemd package has it).
+if [ -n "$extras" ] && ! command -v systemd-analyze >/dev/null 2>&1; then packages="$packages systemd"; fi
 if ! command -v chromium >/dev/null 2>&1 || [ "$packages" != "chromium" ]; then
   echo "setup: installing $packages"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
