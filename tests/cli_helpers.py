@@ -16,6 +16,7 @@ RUN_BOT = str(PROJECT_ROOT / "run_bot.py")
 
 def clean_env(**settings: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
+    env["STATUS_PORT"] = "0"  # any free port, so that bots started by tests never collide
     env.update(settings)
     return env
 

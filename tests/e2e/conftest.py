@@ -54,6 +54,7 @@ def daemon_settings(simulator: Simulator, tmp_path: Path, mongodb_uri: str) -> S
         personas_dir=PROJECT_ROOT / "config" / "personas",
         ai_timeout_s=10.0,
         shutdown_timeout_s=10.0,
+        status_port=0,  # any free port: daemons of one test (and this machine's own bot) never collide
         # Answer at once, no limits: the tests of traffic control turn these on themselves.
         **UNPACED,  # type: ignore[arg-type]
     )
