@@ -38,6 +38,10 @@ class WhatsAppUnavailable(Unavailable):
     """WhatsApp Web could not be reached or never loaded, after every start-up attempt."""
 
 
+class AccountInUse(Unavailable):
+    """Another daemon drives this account (it holds the lease, or took it over): retry once it has stopped."""
+
+
 class NeedsOperator(StartupError):
     """WhatsApp waits for a person: nobody linked the phone in time."""
 

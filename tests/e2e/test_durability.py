@@ -113,6 +113,9 @@ def playwright_drivers() -> set[int]:
 async def test_kill_9_mid_reply_then_a_restart_answers_each_message_once(
     settings: Settings, db: Database, sim: SimulatorClient
 ) -> None:
+    # The killed daemon ran in this test's process, which lives on, so its lease is not seen as a crash of this
+    # server's daemon (taken at once): the restart waits for it to expire.
+    settings = settings.model_copy(update={"lease_wait": True, "lease_renew_s": 0.5, "lease_ttl_s": 8.0})
     await link_once(settings, db, sim)
     doomed = ThreadedDaemon(settings, db if db.in_memory else None)
     await doomed.start()
