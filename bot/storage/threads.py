@@ -59,3 +59,17 @@ class ThreadRepository:
         """Delete every thread of the contact (and so their summaries); returns how many."""
         result = await self._collection.delete_many({"contact_id": contact_id})
         return int(result.deleted_count)
+
+    async def remove_ended_before(self, cutoff: datetime) -> int:
+        """Retention: delete threads whose last message is older than `cutoff`; returns how many."""
+        result = await self._collection.delete_many({"last_message_at": {"$lt": cutoff}})
+        return int(result.deleted_count)
+
+    async def forget_summaries_before(self, cutoff: datetime) -> int:
+        """Retention, anonymise mode: drop the summaries (the contact's words, retold) of threads that ended
+        before `cutoff`; returns how many."""
+        result = await self._collection.update_many(
+            {"last_message_at": {"$lt": cutoff}, "summary": {"$ne": None}},
+            {"$set": {"summary": None}},  # summarized_until stays: those turns are not folded in again
+        )
+        return int(result.modified_count)
