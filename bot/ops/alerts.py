@@ -125,9 +125,10 @@ class Alerts:
             return
         incident.settle = asyncio.get_running_loop().call_later(self._settle_s, self._settled, key)
 
-    def notice(self, key: str, text: str) -> None:
-        """Something the operator should know that is not an outage (no incident, no back notice)."""
-        logger.warning("alert: {}", text)
+    def notice(self, key: str, text: str, *, log_text: str | None = None) -> None:
+        """Something the operator should know that is not an outage (no incident, no back notice). `log_text`:
+        what the log says instead, when `text` quotes a contact (see bot.ops.logging.private)."""
+        logger.warning("alert: {}", text if log_text is None else log_text)
         self._send(key, "notice", text)
 
     def _settled(self, key: str) -> None:

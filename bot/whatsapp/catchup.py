@@ -11,6 +11,7 @@ from __future__ import annotations
 from loguru import logger
 from pydantic import ValidationError
 
+from bot.ops.logging import invalid_shape
 from bot.whatsapp.events import IncomingMessage, PageMessage, to_incoming
 from bot.whatsapp.page import PageBridge
 
@@ -26,7 +27,7 @@ async def read_unread(bridge: PageBridge, *, timeout_s: float) -> list[IncomingM
         try:
             message = to_incoming(PageMessage.model_validate(item), from_history=True)
         except ValidationError as error:
-            logger.warning("ignored an unread message in an unexpected shape: {}", error)
+            logger.warning("ignored an unread message in an unexpected shape: {}", invalid_shape(error))
             continue
         # Unread is counted from the end of a chat, so the window can hold replies the bot sent without marking
         # the chat read; they are not news, and an own message is never a takeover found after the fact.

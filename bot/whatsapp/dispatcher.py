@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from bot.errors import NeedsOperator, WhatsAppError
 from bot.ops.alerts import Alerts
+from bot.ops.logging import invalid_shape
 from bot.settings import Settings
 from bot.whatsapp.catchup import read_unread
 from bot.whatsapp.connection import Connection
@@ -165,7 +166,7 @@ class PageEvents:
         try:
             message = to_incoming(PageMessage.model_validate(payload))
         except ValidationError as error:
-            logger.warning("ignored a message the page sent in an unexpected shape: {}", error)
+            logger.warning("ignored a message the page sent in an unexpected shape: {}", invalid_shape(error))
             return
         if message is not None:
             await self._on_message(message)
@@ -174,7 +175,7 @@ class PageEvents:
         try:
             ack = MessageAck.model_validate(payload)
         except ValidationError as error:
-            logger.debug("ignored an ack in an unexpected shape: {}", error)
+            logger.debug("ignored an ack in an unexpected shape: {}", invalid_shape(error))
             return
         if self._on_ack is not None and ack.ids:
             await self._on_ack(ack)
