@@ -15,8 +15,15 @@ from bot.ai.embeddings import Embedder, EmbeddingUnavailable
 from bot.context.situation import zone
 from bot.knowledge.retrieval import Retriever
 from bot.ops.alerts import AlertChannel, Alerts, WebhookAlertChannel, WhatsAppAlertChannel
+from bot.ops.api import ApiDeps, api_routes
 from bot.ops.commands import OperatorCommands, PausedContact, StatusReport
-from bot.ops.tasks import TaskSet
+from bot.ops.lease import AccountLease
+from bot.ops.logging import private
+from bot.ops.metrics import LiveState, Metrics
+from bot.ops.scheduler import HealthReport, Scheduler
+from bot.ops.status_server import LoginCodeWatch, StatusServer
+from bot.ops.systemd import SystemdHealth
+from bot.ops.tasks import TaskSet, first_completed
 from bot.pipeline import (
     ConversationWorker,
     Inbox,
@@ -43,15 +50,17 @@ from bot.whatsapp import ConnectionState, IncomingMessage, MessageAck, QrPresent
 class Application:
     """The daemon. `async with Application(settings) as app:` starts it; leaving the block stops it.
 
-    Start-up: first the checks an operator must fix (browser, profile folder, wa-js: they cost nothing), then
-    the database (and indexes, personas), the Gemini client, the pipeline, the unfinished work of a previous
+    Start-up: first the database and the account's lease (one daemon per account: nothing may touch the
+    browser profile before), then the checks an operator must fix (browser, profile folder, wa-js: they cost
+    nothing), the indexes and personas, the Gemini client, the pipeline, the unfinished work of a previous
     run, and the browser session last, so that nothing arrives before it can be stored. The browser session
-    runs in the background from then on; `wait_failed` returns only if it had to be given up.
+    runs in the background from then on; `wait_failed` returns only if it had to be given up, or if the lease
+    was lost.
 
     Shutdown (`stop`, on SIGTERM/SIGINT): no new reply is started, but what arrives is still stored; replies in
     flight get most of `shutdown_timeout_s` to finish, and the rest are cut short in a state the next start
-    resumes (see bot/storage/messages.py); then alerts go out, and the browser, the Gemini client and the
-    database are closed, in that order.
+    resumes (see bot/storage/messages.py); then alerts go out, and the browser, the Gemini client, the lease
+    and the database are closed, in that order.
     """
 
     def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
@@ -73,7 +82,14 @@ class Application:
         self._send_breaker: CircuitBreaker | None = None
         self.embedder: Embedder | None = None
         self.memory: Memory | None = None
+        self.scheduler: Scheduler | None = None  # health checks, scheduled messages, retention, daily jobs
+        self.metrics = Metrics()  # counted by the pipeline, served by the status server
+        self.status_server: StatusServer | None = None
+        # The login QR goes to stderr and the PNG, and to the status server's /login page.
+        self._login_code = LoginCodeWatch(QrPresenter.to_stderr(settings.qr_png_path, as_text=settings.login_qr_text))
+        self.lease: AccountLease | None = None  # this daemon's claim on the account (bot/ops/lease.py)
         self._tasks = TaskSet()
+        self._systemd = SystemdHealth.from_environ()  # READY, STATUS, watchdog; no-op outside systemd
         self._running = False
 
     async def __aenter__(self) -> Application:
@@ -94,19 +110,28 @@ class Application:
             raise RuntimeError("Application already started")
         self._running = True
         settings = self.settings
+        self._systemd.start()
 
         self.alerts = Alerts(self._alert_channels(), account=settings.account, settle_s=settings.alert_settle_s)
         self.whatsapp = WhatsAppClient(
             settings,
             on_message=self._on_message,
             on_ack=self._on_ack,
-            presenter=QrPresenter.to_stderr(settings.qr_png_path, as_text=settings.login_qr_text),
+            presenter=self._login_code,
             alerts=self.alerts,
         )
-        await self.whatsapp.prepare()
+        self.whatsapp.subscribe(self._systemd.on_state)
 
         if self.db is None:
             self.db = await Database.from_settings(settings)
+        # Before the browser profile is touched (prepare() even clears a stale profile lock): another daemon, on
+        # this server or another, may be driving this account.
+        self.lease = AccountLease.from_settings(
+            self.db.leases, settings, on_lost=self._on_lease_lost, on_standby=self._systemd.standby
+        )
+        await self.lease.acquire()
+        self.lease.start()
+        await self.whatsapp.prepare()
         await self.db.ensure_indexes()
         personas = await self.db.personas.sync_directory(settings.personas_dir)
         logger.info(
@@ -118,8 +143,36 @@ class Application:
         await self.responder.check()
 
         reconciler = self._build_pipeline(self.db, self.responder, self.whatsapp)
+        if settings.status_enabled:
+            self.status_server = StatusServer.from_settings(
+                settings, self._live_state(), self.metrics, status=self._status_report, login=self._login_code
+            )
+            if settings.api_enabled:
+                whatsapp = self.whatsapp
+                deps = ApiDeps.from_settings(
+                    settings,
+                    db=self.db,
+                    send=whatsapp.send_text,
+                    token=self.status_server.token,
+                    connected=lambda: whatsapp.state is ConnectionState.CONNECTED,
+                )
+                self.status_server.app.add_routes(api_routes(deps))
+            await self.status_server.start()
         self.whatsapp.subscribe(self._on_state)
         await reconciler.resume()  # the work a previous run left unfinished
+        self.scheduler = Scheduler(
+            settings,
+            db=self.db,
+            whatsapp=self.whatsapp,
+            ai_breaker=self.responder.breaker,
+            send_breaker=self._send_breaker,
+            storage=self.storage,
+            alerts=self.alerts,
+            may_send=lambda: self.lease is not None and self.lease.held,
+        )
+        self.scheduler.start()  # before the browser, so that it sees the first connect
+        # A start-up slow enough to lose the lease (MongoDB stalled past LEASE_TTL_S) must not open the browser.
+        await self.lease.check()
         self.whatsapp.start()
 
     def _build_pipeline(self, db: Database, responder: GeminiResponder, whatsapp: WhatsAppClient) -> Reconciler:
@@ -150,6 +203,7 @@ class Application:
             split=lambda text: split_reply(text, settings.reply_max_chars),
             pace=OutgoingPace(settings, whatsapp),
             breaker=send_breaker,
+            metrics=self.metrics,
         )
         try:
             self.embedder = Embedder.from_settings(settings)
@@ -190,6 +244,7 @@ class Application:
             on_stale=self._stale.add,
             on_owed=self._resume_soon,
             ai_available=self._ai_available,
+            metrics=self.metrics,
         )
         self._worker = worker
         responder.breaker.subscribe(self._on_ai_breaker)
@@ -211,6 +266,7 @@ class Application:
             commands=OperatorCommands(db, self._status_report, tz=zone(settings.operator_timezone)),
             chat=whatsapp,
             default_persona=settings.persona,
+            metrics=self.metrics,
         )
         self._reconciler = Reconciler(db, self._queue, self.storage)
         self.storage.on_recovered(self._after_storage_outage)
@@ -250,9 +306,27 @@ class Application:
         paused = [PausedContact.of(contact, now) for contact in held]
         return report.model_copy(update={"paused": paused, "received_today": received, "replies_today": replies})
 
+    def _live_state(self) -> LiveState:
+        """What the status server and the metrics' gauges read from the running parts, when asked."""
+        whatsapp, storage, responder = self.whatsapp, self.storage, self.responder
+        assert whatsapp is not None and storage is not None and responder is not None
+        assert self._queue is not None and self._send_breaker is not None
+        return LiveState(
+            connection=lambda: whatsapp.state,
+            database_up=lambda: storage.up,
+            queue=self._queue,
+            breakers={"ai": responder.breaker, "send": self._send_breaker},
+            profile_dir=self.settings.profile_dir,
+        )
+
     async def _send_alert(self, chat_id: str, text: str) -> str:
         assert self.whatsapp is not None
         return await self.whatsapp.send_text(chat_id, text)
+
+    @property
+    def health(self) -> HealthReport | None:
+        """The scheduler's last health check (None before the first)."""
+        return self.scheduler.health if self.scheduler is not None else None
 
     @property
     def queue(self) -> KeyedWorkQueue[str]:
@@ -269,9 +343,16 @@ class Application:
         return self._inbox
 
     async def wait_failed(self) -> None:
-        """Returns only by raising why the daemon cannot go on (login given up, WhatsApp Web unreachable...)."""
-        assert self.whatsapp is not None
-        await self.whatsapp.wait_failed()
+        """Returns only by raising why the daemon cannot go on (login given up, WhatsApp Web unreachable, the
+        account's lease lost...)."""
+        assert self.whatsapp is not None and self.lease is not None
+        await first_completed(self.whatsapp.wait_failed(), self.lease.wait_lost())
+
+    def _on_lease_lost(self) -> None:
+        """Another daemon may be answering already: nothing more is sent from here (replies in flight are cut
+        short, in a state the next holder resumes), and `wait_failed` raises, which stops the daemon."""
+        if self._queue is not None:
+            self._tasks.spawn(self._queue.cancel(), name="pipeline:cancel")
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait until every queued message has been handled; True if that happened in time."""
@@ -297,11 +378,15 @@ class Application:
         """A chat was handed to the operator: tell them who, what was said and why; each escalation is news."""
         assert self.alerts is not None
         said = " / ".join(message.text.strip()[:300] for message in messages if message.text.strip()) or "(media)"
+        alert = (
+            '{name} (+{phone}) needs you ({why}): "{said}". The bot has told them a person will answer and leaves '
+            "the chat to you; send /resume {phone} to let it answer again."
+        )
+        facts = {"name": contact.display_name, "phone": contact.phone, "why": why}
         self.alerts.notice(
             f"escalation:{contact.id}:{messages[-1].id}",
-            f"{contact.display_name} (+{contact.phone}) needs you ({why}): \"{said}\". "
-            f"The bot has told them a person will answer and leaves the chat to you; send /resume {contact.phone} "
-            "to let it answer again.",
+            alert.format(said=said, **facts),
+            log_text=alert.format(said=private(said), **facts),  # the operator reads the words; the log does not
         )
 
     def _ai_available(self) -> bool:
@@ -343,11 +428,18 @@ class Application:
         if not self._running:
             return
         self._running = False
+        self._systemd.stopping()
         deadline = time.monotonic() + self.settings.shutdown_timeout_s
         logger.info("stopping: no new replies; replies in flight may finish, incoming messages are still stored")
+        if self.scheduler is not None:
+            await _bounded(self.scheduler.stop(timeout_s=1.5), deadline, "stopping the scheduler")
+        if self.status_server is not None:
+            await _bounded(self.status_server.stop(), deadline, "stopping the status server")
         if self._queue is not None:
             # Most of the budget goes to the replies in flight; the rest closes things.
-            if not await self._queue.stop(timeout_s=max(0.0, deadline - time.monotonic() - 5.0)):
+            # None once the lease is lost: the replies in flight may be another daemon's to send by now.
+            grace_s = 0.0 if self.lease is not None and self.lease.lost else deadline - time.monotonic() - 5.0
+            if not await self._queue.stop(timeout_s=max(0.0, grace_s)):
                 logger.warning(
                     "{} replies still running at the shutdown deadline were cut short; the next start resumes them",
                     self._queue.running,
@@ -375,8 +467,12 @@ class Application:
             await _bounded(self.responder.close(), deadline, "closing the Gemini client")
         if self.embedder is not None:
             await _bounded(self.embedder.close(), deadline, "closing the embeddings client")
+        if self.lease is not None:
+            # Last before the database: the browser is closed, so a standby may open the account now.
+            await _bounded(self.lease.release(), deadline, "releasing the account's lease")
         if self.db is not None and self._owns_db:
             await _bounded(self.db.close(), deadline, "closing the database")
+        await self._systemd.close()
         logger.info("stopped")
 
 

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from bot.app import Application
 from bot.errors import EXIT_INTERNAL, EXIT_OK, EXIT_SETTINGS, NeedsOperator, StartupError
-from bot.ops.logging import setup_logging
+from bot.ops.logging import setup_logging_from
 from bot.ops.tasks import first_completed
 from bot.settings import MEMORY_URI, PROJECT_ROOT, Settings, SettingsError, load_settings
 from bot.simulator import Simulator
@@ -96,6 +96,9 @@ def demo_overrides(settings: Settings, simulator: Simulator, *, show_browser: bo
         "login_max_qr_rounds": 0,
         "login_qr_text": False,
     }
+    if "status_port" not in settings.model_fields_set:
+        # Any free port: a real bot on this machine may hold the default one. The log names the one taken.
+        overrides["status_port"] = 0
     if not settings.personas_dir.is_dir():
         # Started from another folder: the shipped personas, which the demo's sample data is written for.
         overrides["personas_dir"] = PROJECT_ROOT / "config" / "personas"
@@ -223,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_SETTINGS
-    setup_logging(settings.log_level)
+    try:
+        setup_logging_from(settings)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
     handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, None]] = args.handler
     try:
         asyncio.run(handler(args, settings))

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         "default", description="name of the WhatsApp account; its browser profile is sessions/<account>/"
     )
     sessions_dir: Path = Field(Path("sessions"), description="folder of browser profiles (kept at mode 0700)")
+    profile_backups_kept: Annotated[int, Field(ge=1)] = Field(
+        3, description="profile backups (`backup --profile`, GridFS) kept per account; older ones are removed"
+    )
     whatsapp_url: str = Field("https://web.whatsapp.com/", description="address of WhatsApp Web")
     headless: bool = Field(True, description="run Chromium without a window")
     browser_executable: Path | None = Field(
@@ -100,6 +103,29 @@ class Settings(BaseSettings):
     mongodb_timeout_s: Annotated[float, Field(gt=0)] = Field(
         5.0, description="longest wait for one MongoDB operation before MongoDB counts as unreachable"
     )
+
+    # Lease: one daemon per account (bot/ops/lease.py)
+    lease_renew_s: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="how often the daemon renews its lease on the account in MongoDB"
+    )
+    lease_ttl_s: Annotated[float, Field(gt=0)] = Field(
+        45.0,
+        description="a lease not renewed for this long is expired: a standby may take the account over "
+        "(must exceed LEASE_RENEW_S, ideally several times)",
+    )
+    lease_wait: bool = Field(
+        False,
+        description="when another daemon holds the account, wait as a standby and take over once its lease "
+        "expires (else exit 5)",
+    )
+
+    @field_validator("lease_ttl_s")
+    @classmethod
+    def _lease_outlives_renewals(cls, value: float, info: ValidationInfo) -> float:
+        renew_s = info.data.get("lease_renew_s")
+        if renew_s is not None and value <= renew_s:
+            raise ValueError(f"must be longer than LEASE_RENEW_S ({renew_s:g})")
+        return value
 
     # AI
     gemini_api_key: SecretStr | None = Field(None, description="Google Gemini API key")
@@ -339,6 +365,20 @@ class Settings(BaseSettings):
 
     # Operations
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    # Logging (bot/ops/logging.py)
+    log_format: Literal["auto", "text", "json"] = Field(
+        "auto", description="auto: one JSON object per line under systemd/journald (JOURNAL_STREAM set), else text"
+    )
+    log_file: Path | None = Field(None, description="also log to this file (mode 0600, rotated and compressed)")
+    log_rotation: Annotated[str, Field(min_length=1)] = Field(
+        "50 MB", description='start a new log file at this size or age ("50 MB", "1 day", "00:00")'
+    )
+    log_retention: Annotated[str, Field(min_length=1)] = Field(
+        "14 days", description='remove rotated log files older than this ("14 days"), or keep this many ("10")'
+    )
+    log_show_private: bool = Field(
+        False, description="show phone numbers and message text in the logs (debugging only; masked by default)"
+    )
     operator_number: str | None = Field(
         None, description="the operator's WhatsApp number (+15551234567): alerts are sent there when connected"
     )
@@ -346,6 +386,59 @@ class Settings(BaseSettings):
     alert_settle_s: Annotated[float, Field(ge=0)] = Field(
         60.0, description='how long the connection must stay up before a "back" notice (flapping sends one alert)'
     )
+
+    # Status server (bot/ops/status_server.py), on 127.0.0.1 only
+    status_enabled: bool = Field(True, description="serve /healthz, /readyz, /metrics, /login and /status")
+    status_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8765, description="port of the status server on 127.0.0.1 (0: any free port)"
+    )
+    status_token: SecretStr | None = Field(
+        None,
+        description="token for /login, /status and the HTTP API; unset: a new one each start, logged once at start-up",
+    )
+
+    # HTTP API for integrations (bot/ops/api.py), served by the status server under /api/v1/, behind STATUS_TOKEN
+    api_enabled: bool = Field(True, description="serve the HTTP API under /api/v1/ on the status server")
+    api_send_any_number: bool = Field(
+        False, description="POST /api/v1/messages may write to any number; false: only to contacts who wrote first"
+    )
+    api_send_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="longest wait for WhatsApp to take a message sent through the API (then 504)"
+    )
+
+    # Scheduler (bot/ops/scheduler.py); times of day are HH:MM in OPERATOR_TIMEZONE, "off" turns a job off
+    health_check_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="how often the health check runs (database ping, AI breaker, WhatsApp state)"
+    )
+    scheduled_poll_s: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="how often due scheduled messages are looked for (and on every connect)"
+    )
+    retention_days: Annotated[int, Field(ge=0)] = Field(
+        180, description="settled messages older than this many days are removed or anonymised; 0: kept forever"
+    )
+    retention_mode: Literal["remove", "anonymise"] = Field(
+        "remove",
+        description="remove: old messages, threads and done scheduled messages are deleted; anonymise: their "
+        "text is emptied (kept for counts) and old thread summaries dropped",
+    )
+    retention_at: str | None = Field("03:30", description="when the daily retention clean-up runs (HH:MM or off)")
+    daily_summary_at: str | None = Field(
+        "20:00", description="when the operator gets the daily summary of the last 24 h (HH:MM or off)"
+    )
+    browser_restart_at: str | None = Field(
+        None, description="restart Chromium daily at this quiet time (HH:MM; empty or off: never)"
+    )
+
+    @field_validator("retention_at", "daily_summary_at", "browser_restart_at", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "none")):
+            return None
+        text = str(value).strip()
+        match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", text)
+        if match is None:
+            raise ValueError(f"expected a time of day as HH:MM (or off), got {text!r}")
+        return f"{int(match[1]):02d}:{match[2]}"
 
     @field_validator("account", "persona")
     @classmethod

@@ -23,7 +23,7 @@ FAKE_PASSWORD = "not-a-real-password"  # must never appear in what the bot print
 async def test_help_lists_the_commands(tmp_path: Path) -> None:
     code, stdout, _ = await run_bot("--help", cwd=tmp_path)
     assert code == 0
-    assert re.findall(r"^    (\w+) ", stdout, re.MULTILINE) == [
+    assert re.findall(r"^    ([\w-]+)(?: |$)", stdout, re.MULTILINE) == [
         "run",
         "demo",
         "login",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from bot.ai.guard import leaks_instructions
 from bot.context.escalation import ESCALATED_REASON, UNTIL_RESUMED, escalation_keyword
 from bot.context.style import learn_style
 from bot.errors import WhatsAppError
+from bot.ops.metrics import Metrics, ReplyOutcome
 from bot.pipeline.context import ContextSource, Gathered
 from bot.pipeline.memory import Memory
 from bot.pipeline.outbox import Outbox, ids_of
@@ -74,8 +76,10 @@ class ConversationWorker:
         on_stale: StaleHandler | None = None,
         on_owed: Callable[[], None] | None = None,
         ai_available: Callable[[], bool] = lambda: True,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._responder = responder
         self._outbox = outbox
         self._chat = chat
@@ -115,7 +119,8 @@ class ConversationWorker:
             await self._resume_cut_short(contact_id)
             turn = await self._db.messages.take_turn(contact_id, owed=self._ai_available())
             if turn:
-                await self._answer(contact_id, turn)
+                with _journey(turn):
+                    await self._answer(contact_id, turn)
         except OUTAGE_ERRORS as error:
             # Nothing went out that is not recorded; the turn resumes from its stored state once the database
             # is back (the reconciler queues the contact again).
@@ -132,11 +137,13 @@ class ConversationWorker:
         """Turns whose reply was stored before a crash, a stop or an outage: it may have gone out. Never send it
         twice, nor late."""
         for parts, turn in await self._db.messages.cut_short(contact_id):
-            if self._too_old(turn[-1]) and not await self._outbox.went_out(turn, parts):
-                await self._go_stale(turn)
-                continue
-            if await self._outbox.send(turn, parts, maybe_sent=True):
-                await self._answered(turn, fallback=parts[-1].fallback)
+            with _journey(turn):
+                if self._too_old(turn[-1]) and not await self._outbox.went_out(turn, parts):
+                    await self._go_stale(turn)
+                    continue
+                if await self._outbox.send(turn, parts, maybe_sent=True):
+                    self._count(ReplyOutcome.FALLBACK if parts[-1].fallback else ReplyOutcome.MODEL)
+                    await self._answered(turn, fallback=parts[-1].fallback)
 
     async def _answer(self, contact_id: str, turn: list[Message]) -> None:
         stale = [message for message in turn if self._too_old(message)]
@@ -155,6 +162,7 @@ class ConversationWorker:
         }
         for reason, skipped in _group(turn, decisions, Action.SKIP).items():
             await self._db.messages.skip(skipped, reason=reason)
+            self._count(ReplyOutcome.SKIPPED)
             logger.info("message(s) {}: not answered: {}", ids_of(skipped), reason)
         turn = [message for message in turn if decisions[message.id].action is not Action.SKIP]
         if not turn:
@@ -163,7 +171,7 @@ class ConversationWorker:
             until = now + self._flood_pause
             await self._db.contacts.pause(contact_id, until, "writing faster than the bot answers")
             logger.warning("{} writes too fast: paused until {:%H:%M}; one notice sent", contact_id, until)
-            await self._reply(turn, Reply(self._flood_notice))
+            await self._reply(turn, Reply(self._flood_notice), outcome=ReplyOutcome.POLITE)
             return
         if all(decisions[message.id].action is Action.POLITE for message in turn):
             # Only media the bot cannot read: one fixed, polite answer (each different one once: a voice note
@@ -172,8 +180,9 @@ class ConversationWorker:
             last = await self._db.messages.last_reply(contact_id)
             if last is not None and last.text == polite:
                 await self._db.messages.skip(turn, reason="media; the polite answer was just given")
+                self._count(ReplyOutcome.SKIPPED)
                 return
-            await self._reply(turn, Reply(polite))
+            await self._reply(turn, Reply(polite), outcome=ReplyOutcome.POLITE)
             return
 
         contact = contact or Contact(id=contact_id, phone=contact_id.partition("@")[0])
@@ -197,6 +206,7 @@ class ConversationWorker:
             last = await self._db.messages.last_reply(contact_id)
             if last is not None and last.fallback:
                 await self._db.messages.covered_by_fallback(turn)
+                self._count(ReplyOutcome.SKIPPED)
                 logger.info("message(s) {}: covered by the fallback {} already has", ids_of(turn), contact_id)
                 return
         elif self._owed:
@@ -218,7 +228,7 @@ class ConversationWorker:
         logger.warning("message(s) {}: handed to the operator ({})", ids_of(turn), why)
         if self._on_escalation is not None:
             self._on_escalation(contact, turn, why)
-        await self._reply(turn, Reply(persona.instructions.escalation_reply))
+        await self._reply(turn, Reply(persona.instructions.escalation_reply), outcome=ReplyOutcome.ESCALATED)
 
     def _usage(self, reply: Reply, persona: Persona, thread_id: str, prompt: Prompt) -> ReplyUsage:
         return ReplyUsage(
@@ -240,9 +250,13 @@ class ConversationWorker:
         if style is not None and style != contact.style:
             await self._db.contacts.set_style(contact.id, style)
 
-    async def _reply(self, turn: list[Message], reply: Reply, *, usage: ReplyUsage | None = None) -> None:
+    async def _reply(
+        self, turn: list[Message], reply: Reply, *, usage: ReplyUsage | None = None, outcome: ReplyOutcome | None = None
+    ) -> None:
+        """`outcome` for the metrics; None: the model's reply, or the fallback."""
         parts = await self._outbox.store(turn, reply, usage=usage)
         if await self._outbox.send(turn, parts):
+            self._count(outcome or (ReplyOutcome.FALLBACK if reply.is_fallback else ReplyOutcome.MODEL))
             await self._answered(turn, fallback=reply.is_fallback, latency_s=reply.latency_s)
 
     async def _answered(self, turn: list[Message], *, fallback: bool, latency_s: float | None = None) -> None:
@@ -264,6 +278,7 @@ class ConversationWorker:
     async def _go_stale(self, messages: list[Message]) -> None:
         hours = self._max_age.total_seconds() / 3600
         await self._db.messages.go_stale(messages, reason=f"older than {hours:g} h when the bot got to it")
+        self._count(ReplyOutcome.STALE)
         logger.warning("message(s) {}: too old to answer (stale); left for the operator", ids_of(messages))
         if self._on_stale is not None:
             for message in messages:
@@ -276,6 +291,8 @@ class ConversationWorker:
             gathered.context, budget_tokens=self._budget_tokens, max_message_chars=self._max_message_chars
         )
         reply = await self._responder.reply(prompt)
+        if self._metrics is not None and reply.attempts:
+            self._metrics.ai_answered(reply.latency_s)
         if not reply.is_fallback and leaks_instructions(reply.text, prompt.system_instruction):
             logger.warning(
                 "message(s) {}: the answer repeated the bot's instructions; not sent", ids_of(gathered.context.turn)
@@ -286,10 +303,15 @@ class ConversationWorker:
     async def _record_failure(self, turn: list[Message], error: Exception) -> None:
         if not turn:
             return
+        self._count(ReplyOutcome.FAILED)
         try:
             await self._db.messages.fail(turn, error=f"{type(error).__name__}: {error}")
         except OUTAGE_ERRORS:
             logger.warning("message(s) {}: the failure could not be recorded (database unreachable)", ids_of(turn))
+
+    def _count(self, outcome: ReplyOutcome) -> None:
+        if self._metrics is not None:
+            self._metrics.turn_ended(outcome)
 
     async def _show_typing(self, chat_id: str) -> None:
         await self._courtesy(self._chat.set_typing(chat_id), "show typing", chat_id)
@@ -301,6 +323,13 @@ class ConversationWorker:
             await action
         except WhatsAppError as error:
             logger.debug("could not {} for {}: {}", what, chat_id, error)
+
+
+def _journey(turn: list[Message]) -> AbstractContextManager[None]:
+    """Tags every log line of a turn (the reply stored, sent, read) with its newest message's id and the turn's
+    id, the tags the inbox's lines carry, so one grep follows a message from arrival to reply."""
+    newest = turn[-1]
+    return logger.contextualize(msg_id=newest.id, turn_id=newest.turn, contact=newest.contact_id)
 
 
 def _group(messages: list[Message], decisions: dict[str, Decision], action: Action) -> dict[str, list[Message]]:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from bot.ops.metrics import Metrics
 from bot.ops.tasks import TaskSet
 from bot.pipeline.policy import TAKEOVER_REASON, AnswerRules, takeover_until
 from bot.pipeline.queues import KeyedWorkQueue
@@ -54,10 +55,12 @@ class Inbox:
         commands: Commands | None = None,
         chat: TextSender | None = None,
         default_persona: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """`commands` and `chat`: the operator's commands and where their answers are sent; None: ignored.
         `default_persona`: given to a contact on their first message."""
         self._db = db
+        self._metrics = metrics
         self._default_persona = default_persona
         self._queue = queue
         self._health = health
@@ -85,6 +88,8 @@ class Inbox:
         if incoming.from_me:
             await self._own_message(incoming)
             return None
+        if self._metrics is not None:
+            self._metrics.received()
         if not self._health.up or self._waiting:
             self._buffer(incoming)  # behind the ones already waiting, to keep each contact's order
             return None
@@ -109,17 +114,22 @@ class Inbox:
         if stored is None:
             logger.debug("dropped duplicate message {}", incoming.wa_id)
             return None
-        logger.info("message {} from {} stored", stored.id, incoming.chat_id)
-        if self._traffic is not None:
-            self._traffic.arrived(incoming.chat_id)
-        # The contact first, so the answer knows their name. If this write fails the message is stored but
-        # not queued: the reconciler queues it when the database is back.
-        contact = await self._db.contacts.seen(
-            incoming.chat_id,
-            phone=incoming.phone,
-            push_name=None if incoming.is_group else incoming.push_name,
-            persona=self._default_persona,
-        )
+        if self._metrics is not None:
+            self._metrics.stored(incoming.sent_at)
+        # Tags this message's log lines. The put stays outside: the contact's worker task it may start would
+        # inherit the tag.
+        with logger.contextualize(msg_id=stored.id, wa_id=incoming.wa_id, contact=incoming.chat_id):
+            logger.info("message {} from {} stored", stored.id, incoming.chat_id)
+            if self._traffic is not None:
+                self._traffic.arrived(incoming.chat_id)
+            # The contact first, so the answer knows their name. If this write fails the message is stored but
+            # not queued: the reconciler queues it when the database is back.
+            contact = await self._db.contacts.seen(
+                incoming.chat_id,
+                phone=incoming.phone,
+                push_name=None if incoming.is_group else incoming.push_name,
+                persona=self._default_persona,
+            )
         self._queue.put(incoming.chat_id, incoming.chat_id, priority=contact.priority)
         return stored
 

@@ -3,12 +3,14 @@ then each part is recorded as sent with WhatsApp's id; a reply that WhatsApp ref
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from loguru import logger
 
 from bot.ai import Reply
 from bot.errors import WhatsAppError
+from bot.ops.metrics import Metrics, ReplyOutcome
 from bot.pipeline.protocols import ChatActions
 from bot.resilience import CircuitBreaker
 from bot.storage import GONE_OUT, Database, Message
@@ -28,8 +30,10 @@ class Outbox:
         split: Callable[[str], list[str]] | None = None,
         pace: Pace | None = None,
         breaker: CircuitBreaker | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._chat = chat
         self._split = split
         self._pace = pace
@@ -63,11 +67,14 @@ class Outbox:
                 return False
             if self._pace is not None:
                 await self._pace(contact_id, part.text)
+            started = time.perf_counter()
             try:
                 wa_id = await self._chat.send_text(contact_id, part.text, message_id=part.wa_key, maybe_sent=maybe_sent)
             except WhatsAppError as error:
                 if self.breaker is not None:
                     self.breaker.failed()
+                if self._metrics is not None:
+                    self._metrics.turn_ended(ReplyOutcome.FAILED)
                 await self._db.messages.fail(turn, error=f"reply not sent: {error}")
                 logger.error("message(s) {}: reply to {} not sent: {}", ids_of(turn), contact_id, error)
                 return False
@@ -77,6 +84,8 @@ class Outbox:
                 raise
             if self.breaker is not None:
                 self.breaker.succeeded()
+            if self._metrics is not None:
+                self._metrics.sent(time.perf_counter() - started)
             await self._db.messages.part_sent(part, wa_id=wa_id)
         await self._db.messages.turn_answered(parts)
         return True

@@ -14,8 +14,10 @@ from bot.errors import StartupError, StorageUnavailable
 from bot.settings import MEMORY_URI, Settings
 from bot.storage.contacts import ContactRepository
 from bot.storage.knowledge import KnowledgeRepository
+from bot.storage.leases import LeaseRepository
 from bot.storage.messages import MessageRepository
 from bot.storage.personas import PersonaRepository
+from bot.storage.scheduled import ScheduledRepository
 from bot.storage.threads import ThreadRepository
 
 # What an unreachable or hung server raises (no server, a dropped connection, an operation past its deadline, a
@@ -48,6 +50,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         # A persona's chunks (retrieval reads them all), in document order; a document's chunks (replace, remove).
         IndexModel([("persona", ASCENDING), ("source", ASCENDING), ("position", ASCENDING)], name="persona_chunks"),
         IndexModel([("document_id", ASCENDING)], name="by_document"),
+    ],
+    "scheduled": [
+        # Due messages, oldest first (claiming), and the ones left `sending`. No TTL index: retention deletes
+        # explicitly (bot/ops/retention.py), which also works on the in-memory store and can anonymise instead.
+        IndexModel([("status", ASCENDING), ("at", ASCENDING)], name="due"),
     ],
 }
 
@@ -115,6 +122,15 @@ class Database:
     @cached_property
     def knowledge(self) -> KnowledgeRepository:
         return KnowledgeRepository(self._db["knowledge"])
+
+    @cached_property
+    def scheduled(self) -> ScheduledRepository:
+        return ScheduledRepository(self._db["scheduled"])
+
+    @cached_property
+    def leases(self) -> LeaseRepository:
+        """One lease per account: which daemon drives it (bot/ops/lease.py); read by _id only."""
+        return LeaseRepository(self._db["leases"])
 
     async def ping(self) -> None:
         """Raises one of OUTAGE_ERRORS if the server does not answer."""

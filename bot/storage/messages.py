@@ -25,6 +25,7 @@ is the truth.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -361,6 +362,60 @@ class MessageRepository:
         result = await self._collection.delete_many({"$or": [{"contact_id": contact_id}, {"author": contact_id}]})
         return int(result.deleted_count)
 
+    async def store_scheduled(self, schedule_id: str, *, contact_id: str, text: str, wa_key: str) -> Message:
+        """A scheduled message (bot/storage/scheduled.py) about to be sent, recorded `pending` with the id it is
+        sent with: its echo is then known as the bot's (not the operator taking the chat over), and once sent it
+        is part of the conversation the model sees. Stored once however often the send is tried."""
+        message = Message(
+            id=f"scheduled-{schedule_id}",
+            contact_id=contact_id,
+            direction=Direction.OUTBOUND,
+            status=MessageStatus.PENDING,
+            text=text,
+            wa_key=wa_key,
+        )
+        await self._collection.update_one({"_id": message.id}, {"$setOnInsert": message.to_mongo()}, upsert=True)
+        return await self.get(message.id) or message
+
+    async def scheduled_failed(self, message: Message, *, error: str) -> None:
+        """pending -> failed for a scheduled message that could not be sent."""
+        await self._move(message.id, (MessageStatus.PENDING,), MessageStatus.FAILED, error=error)
+
+    async def remove_settled_before(self, cutoff: datetime) -> int:
+        """Retention: delete messages stored before `cutoff` whose life is over; returns how many."""
+        result = await self._collection.delete_many(_settled_before(cutoff))
+        return int(result.deleted_count)
+
+    async def anonymise_settled_before(self, cutoff: datetime) -> int:
+        """Retention, anonymise mode: empty the text of settled messages stored before `cutoff` (they still
+        count); returns how many were emptied now."""
+        result = await self._collection.update_many(
+            {**_settled_before(cutoff), "text": {"$ne": ""}}, {"$set": {"text": ""}}
+        )
+        return int(result.modified_count)
+
+    async def activity_since(self, since: datetime) -> Activity:
+        """What happened since `since` (the operator's daily summary): one pass over that window's messages."""
+        activity = Activity()
+        contacts: set[str] = set()
+        fields = {"direction": 1, "status": 1, "contact_id": 1, "fallback": 1, "usage": 1}
+        async for raw in self._collection.find({"created_at": {"$gte": since}}, fields):
+            status = raw.get("status")
+            if raw.get("direction") == Direction.INBOUND.value:
+                activity.received += 1
+                contacts.add(raw.get("contact_id", ""))
+                activity.stale += status == MessageStatus.STALE.value
+            elif status in _values(GONE_OUT):
+                activity.sent += 1
+                activity.fallbacks += bool(raw.get("fallback"))
+            activity.failed += status == MessageStatus.FAILED.value
+            if usage := raw.get("usage"):
+                activity.tokens_in += int(usage.get("tokens_in") or 0)
+                activity.tokens_out += int(usage.get("tokens_out") or 0)
+                activity.cost_usd += float(usage.get("cost_usd") or 0.0)
+        activity.contacts = len(contacts)
+        return activity
+
 
 def _said(contact_id: str, *, inbound_before: datetime | None) -> dict[str, Any]:
     """The messages that are part of a contact's conversation: replies that went out (not fallbacks), and inbound
@@ -373,3 +428,25 @@ def _said(contact_id: str, *, inbound_before: datetime | None) -> dict[str, Any]
         inbound["created_at"] = {"$lt": inbound_before}
     outbound = {"direction": Direction.OUTBOUND.value, "status": {"$in": _values(GONE_OUT)}, "fallback": {"$ne": True}}
     return {"contact_id": contact_id, "$or": [outbound, inbound]}
+
+
+def _settled_before(cutoff: datetime) -> dict[str, Any]:
+    """Messages stored before `cutoff` that nothing will touch again: not unfinished, not a reply still pending,
+    not owed a real answer after a fallback."""
+    keep = _values((*UNFINISHED, MessageStatus.PENDING, MessageStatus.FALLBACK))
+    return {"created_at": {"$lt": cutoff}, "status": {"$nin": keep}}
+
+
+@dataclass
+class Activity:
+    """Counts over a window of messages (MessageRepository.activity_since)."""
+
+    received: int = 0
+    sent: int = 0
+    contacts: int = 0
+    failed: int = 0
+    fallbacks: int = 0
+    stale: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0

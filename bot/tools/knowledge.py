@@ -16,7 +16,8 @@ from bot.settings import Settings
 from bot.storage import Database
 from bot.storage.knowledge import SHORT_ID
 from bot.storage.personas import BUILTIN_PERSONA
-from bot.tools.common import ToolError, format_table, open_database
+from bot.tools import common
+from bot.tools.common import ToolError, format_table
 
 
 async def check_persona(db: Database, name: str, personas_dir: Path) -> None:
@@ -71,7 +72,7 @@ async def remove_document(db: Database, name: str, persona: str | None = None) -
 
 async def kb_add(args: argparse.Namespace, settings: Settings) -> None:
     persona = args.persona or settings.persona
-    async with open_database(settings) as db:
+    async with common.open_database(settings) as db:
         await check_persona(db, persona, settings.personas_dir)
         embedder: Embedder | None
         try:
@@ -90,12 +91,12 @@ async def kb_add(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def kb_list(args: argparse.Namespace, settings: Settings) -> None:
-    async with open_database(settings) as db:
+    async with common.open_database(settings) as db:
         print(await list_documents(db, args.persona))
 
 
 async def kb_remove(args: argparse.Namespace, settings: Settings) -> None:
-    async with open_database(settings) as db:
+    async with common.open_database(settings) as db:
         removed = await remove_document(db, args.name, args.persona)
     print(f"removed {args.name}: {removed} chunks")
 

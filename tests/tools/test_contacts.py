@@ -3,10 +3,7 @@ with the daemon's database swapped for it."""
 
 from __future__ import annotations
 
-import argparse
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +13,6 @@ from bot.cli import build_parser
 from bot.errors import EXIT_SETTINGS
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Database
-from bot.tools import common
 from bot.tools.common import ToolError
 from bot.tools.contacts import (
     export_contacts,
@@ -27,6 +23,8 @@ from bot.tools.contacts import (
     set_contact,
     show_contact,
 )
+
+from .conftest import run_command as run
 
 ANA = "15551234567@c.us"
 BEN = "15557654321@c.us"
@@ -41,23 +39,6 @@ def settings() -> Settings:
         mongodb_uri="mongodb://127.0.0.1:9",  # never opened: the handlers get the test database
         personas_dir=PERSONAS_DIR,
     )
-
-
-@pytest.fixture
-def use_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
-    """The handlers' `open_database` yields the test database."""
-
-    @asynccontextmanager
-    async def open_test_database(settings: Settings) -> AsyncIterator[Database]:
-        yield db
-
-    monkeypatch.setattr(common, "open_database", open_test_database)
-    return db
-
-
-async def run(settings: Settings, *argv: str) -> None:
-    args: argparse.Namespace = build_parser().parse_args(list(argv))
-    await args.handler(args, settings)
 
 
 async def add_message(db: Database, contact_id: str, text: str, *, author: str | None = None) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +19,6 @@ from bot.tools.common import ToolError
 from tests.cli_helpers import run_bot
 
 DEMO_KNOWLEDGE = PROJECT_ROOT / "config" / "demo" / "knowledge.md"
-
-
-@pytest.fixture
-def use_db(db: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
-    """The handlers open the test's database instead of the configured one."""
-
-    @asynccontextmanager
-    async def open_test_database(_settings: Settings) -> AsyncIterator[Database]:
-        yield db
-
-    monkeypatch.setattr(kb, "open_database", open_test_database)
-    return db
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:

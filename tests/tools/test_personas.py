@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ import yaml
 from bot.cli import build_parser
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Database, Persona
-from bot.tools import common
 from bot.tools.common import ToolError
 from bot.tools.personas import known_personas, list_personas, show_persona
 
@@ -43,12 +40,8 @@ async def test_show_every_field_and_unknown_names(db: Database) -> None:
         await show_persona(db, "pirate")
 
 
-async def test_handlers(db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    @asynccontextmanager
-    async def open_test_database(settings: Settings) -> AsyncIterator[Database]:
-        yield db
-
-    monkeypatch.setattr(common, "open_database", open_test_database)
+@pytest.mark.usefixtures("use_db")
+async def test_handlers(capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings(_env_file=None, mongodb_uri="mongodb://127.0.0.1:9", personas_dir=PERSONAS_DIR)  # type: ignore[call-arg]
     for argv, expected in ((["personas", "list"], "support"), (["personas", "show", "assistant"], "name: Sam")):
         args: argparse.Namespace = build_parser().parse_args(argv)
