@@ -135,31 +135,24 @@ async def test_the_watchdog_is_fed_from_the_event_loop_until_closed(systemd: Fak
     assert not health.feeding_watchdog
 
 
-def test_a_hung_event_loop_sends_no_pings(systemd: FakeSystemd) -> None:
+async def test_a_hung_event_loop_sends_no_pings(systemd: FakeSystemd) -> None:
     """The point of feeding the watchdog from the loop: while the loop is blocked, systemd hears nothing."""
-
-    async def block_the_loop() -> None:
-        health = SystemdHealth(Notifier(systemd.address), watchdog_s=0.01)
-        health.start()
-        await asyncio.sleep(0)  # one ping
-        blocked = socket.socketpair()
-        with blocked[0], blocked[1]:
-            blocked[0].settimeout(0.3)
-            with pytest.raises(TimeoutError):
-                blocked[0].recv(1)  # a synchronous call that holds the loop for 0.3 s
-        assert len(systemd.pending()) == 1
-        await health.close()
-
-    asyncio.run(block_the_loop())
+    health = SystemdHealth(Notifier(systemd.address), watchdog_s=0.01)
+    health.start()
+    await asyncio.sleep(0)  # one ping
+    blocked = socket.socketpair()
+    with blocked[0], blocked[1]:
+        blocked[0].settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            blocked[0].recv(1)  # a synchronous call that holds the loop for 0.3 s
+    assert len(systemd.pending()) == 1
+    await health.close()
 
 
-def test_no_watchdog_task_without_a_watchdog(systemd: FakeSystemd) -> None:
-    async def start() -> None:
-        health = SystemdHealth(Notifier(systemd.address), watchdog_s=None)
-        health.start()
-        assert not health.feeding_watchdog
-        health = SystemdHealth(Notifier(None), watchdog_s=1.0)
-        health.start()
-        assert not health.feeding_watchdog
-
-    asyncio.run(start())
+async def test_no_watchdog_task_without_a_watchdog(systemd: FakeSystemd) -> None:
+    health = SystemdHealth(Notifier(systemd.address), watchdog_s=None)
+    health.start()
+    assert not health.feeding_watchdog
+    health = SystemdHealth(Notifier(None), watchdog_s=1.0)
+    health.start()
+    assert not health.feeding_watchdog
