@@ -40,6 +40,7 @@ from bot.storage.models import (
     Persona,
     PersonaInstructions,
     Relationship,
+    new_id,
     utc_now,
 )
 from bot.storage.scheduled import ScheduledMessage, ScheduledStatus
@@ -377,27 +378,22 @@ class _Api:
         if not self._deps.connected():
             raise ApiProblem(503, "WhatsApp is not connected; try again later")
         chat_id = contact.id if contact is not None else chat_id_of(number)
-        message = Message(
-            contact_id=chat_id,
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.PENDING,
-            text=body.text,
-            wa_key=new_message_id(),
+        messages = self._db.messages
+        message = await messages.store_outbound(
+            f"api-{new_id()}", contact_id=chat_id, text=body.text, wa_key=new_message_id()
         )
-        outbound = _Outbound(self._db)
-        await outbound.store(message)
         assert message.wa_key is not None
         try:
             async with asyncio.timeout(self._deps.send_timeout_s):
                 wa_id = await self._deps.send(chat_id, body.text, message_id=message.wa_key)
         except TimeoutError:
             # It may still go out (sending waits for the page): its id is stored, so its echo is recognised.
-            await outbound.failed(message, "not confirmed in time; it may still go out")
+            await messages.outbound_failed(message, error="not confirmed in time; it may still go out")
             raise ApiProblem(
                 504, "WhatsApp did not confirm the message in time; it may still go out: check before resending"
             ) from None
         except WhatsAppError as error:
-            await outbound.failed(message, str(error))
+            await messages.outbound_failed(message, error=str(error))
             raise ApiProblem(503, f"WhatsApp did not take the message: {error}") from None
         await self._db.messages.part_sent(message, wa_id=wa_id)
         logger.info("api: message {} sent to {}", message.id, chat_id)
@@ -475,23 +471,6 @@ class _Api:
         if contact is None:
             raise ApiProblem(404, "no contact with this number")
         return contact
-
-
-class _Outbound:
-    """Writes of the API's own outbound messages. MessageRepository has no insert for a message outside a turn;
-    these two belong there (kept here while that file is not this change's)."""
-
-    def __init__(self, db: Database) -> None:
-        self._collection = db.messages._collection
-
-    async def store(self, message: Message) -> None:
-        await self._collection.insert_one(message.to_mongo())
-
-    async def failed(self, message: Message, error: str) -> None:
-        await self._collection.update_one(
-            {"_id": message.id, "status": MessageStatus.PENDING.value},
-            {"$set": {"status": MessageStatus.FAILED.value, "error": error, "updated_at": utc_now()}},
-        )
 
 
 def _persona_name(request: web.Request) -> str:

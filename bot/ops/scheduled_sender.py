@@ -59,8 +59,8 @@ class ScheduledSender:
             if utc_now() - message.at > self._max_age:
                 await self._too_late(message, maybe_sent=maybe_sent)
                 return
-            record = await self._db.messages.store_scheduled(
-                message.id, contact_id=message.to, text=message.text, wa_key=message.message_id
+            record = await self._db.messages.store_outbound(
+                f"scheduled-{message.id}", contact_id=message.to, text=message.text, wa_key=message.message_id
             )
             try:
                 wa_id = await self._chat.send_text(
@@ -68,7 +68,7 @@ class ScheduledSender:
                 )
             except WhatsAppError as error:
                 await self._db.scheduled.mark_failed(message.id, error=f"not sent: {error}")
-                await self._db.messages.scheduled_failed(record, error=f"scheduled message not sent: {error}")
+                await self._db.messages.outbound_failed(record, error=f"scheduled message not sent: {error}")
                 logger.error("scheduled message {} to {} not sent: {}", message.id, message.to, error)
                 self._notice(message, f"The scheduled message {message.id} to +{message.phone} was not sent: {error}")
                 return

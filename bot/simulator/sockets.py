@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,9 +24,10 @@ HEARTBEAT_S = 20.0
 class Peer:
     """One websocket and its ordered outbox."""
 
-    def __init__(self, ws: web.WebSocketResponse, name: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, name: str, pushed_at: dict[str, float] | None = None) -> None:
         self.ws = ws
         self.name = name
+        self._pushed_at = pushed_at
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write(), name=f"simulator:{name}:writer")
 
@@ -39,6 +41,8 @@ class Peer:
             except (ConnectionError, RuntimeError) as exc:
                 logger.debug("simulator: {} gone while sending: {}", self.name, exc)
                 return
+            if self._pushed_at is not None and payload.get("type") == "message":
+                self._pushed_at[payload["msg"]["id"]["_serialized"]] = time.time()
 
     async def finish(self) -> None:
         """Let queued pushes go out, then stop the writer."""
@@ -55,6 +59,8 @@ class Hub:
         self._phones: dict[Peer, str | None] = {}
         self._sockets: set[web.WebSocketResponse] = set()
         self._timers: set[asyncio.TimerHandle] = set()
+        # When each new message went out to a page (wall clock, by serialized key): the benchmarks' detection start.
+        self.pushed_at: dict[str, float] = {}
 
     def dispatch(self, pushes: list[Push]) -> None:
         for push in pushes:
@@ -90,7 +96,7 @@ class Hub:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
         await ws.prepare(request)
         self._sockets.add(ws)
-        peer = Peer(ws, "page")
+        peer = Peer(ws, "page", self.pushed_at)
         page_id: str | None = None
         try:
             async for data in _json_messages(ws):

@@ -65,7 +65,7 @@ class DamagedBackup(ValueError):
 
 def raw_database(db: Database) -> Any:
     """The pymongo database under the repositories: a backup copies documents whole, whatever their model."""
-    return db._db
+    return db.raw
 
 
 async def existing_collections(db: Database, *, with_messages: bool = False) -> list[str]:

@@ -103,6 +103,12 @@ class Database:
     def name(self) -> str:
         return str(self._db.name)
 
+    @property
+    def raw(self) -> Any:
+        """The pymongo database under the repositories, for what works on documents whole, whatever their model
+        (backups, GridFS). Everything else goes through a repository."""
+        return self._db
+
     @cached_property
     def contacts(self) -> ContactRepository:
         return ContactRepository(self._db["contacts"])

@@ -362,12 +362,13 @@ class MessageRepository:
         result = await self._collection.delete_many({"$or": [{"contact_id": contact_id}, {"author": contact_id}]})
         return int(result.deleted_count)
 
-    async def store_scheduled(self, schedule_id: str, *, contact_id: str, text: str, wa_key: str) -> Message:
-        """A scheduled message (bot/storage/scheduled.py) about to be sent, recorded `pending` with the id it is
-        sent with: its echo is then known as the bot's (not the operator taking the chat over), and once sent it
-        is part of the conversation the model sees. Stored once however often the send is tried."""
+    async def store_outbound(self, message_id: str, *, contact_id: str, text: str, wa_key: str) -> Message:
+        """A message the bot sends on its own, outside a turn (a scheduled message, one sent through the HTTP API),
+        recorded `pending` with the id it is sent with: its echo is then known as the bot's (not the operator
+        taking the chat over), and once sent it is part of the conversation the model sees. Stored once however
+        often the send is tried (`message_id` is the caller's, stable across tries)."""
         message = Message(
-            id=f"scheduled-{schedule_id}",
+            id=message_id,
             contact_id=contact_id,
             direction=Direction.OUTBOUND,
             status=MessageStatus.PENDING,
@@ -377,8 +378,8 @@ class MessageRepository:
         await self._collection.update_one({"_id": message.id}, {"$setOnInsert": message.to_mongo()}, upsert=True)
         return await self.get(message.id) or message
 
-    async def scheduled_failed(self, message: Message, *, error: str) -> None:
-        """pending -> failed for a scheduled message that could not be sent."""
+    async def outbound_failed(self, message: Message, *, error: str) -> None:
+        """pending -> failed for a message stored with `store_outbound` that could not be sent."""
         await self._move(message.id, (MessageStatus.PENDING,), MessageStatus.FAILED, error=error)
 
     async def remove_settled_before(self, cutoff: datetime) -> int:
