@@ -62,7 +62,10 @@ class SimulatorClient:
     def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout_s = timeout_s
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+        # No connection limit: each open phone() holds a websocket, and a benchmark burst has 200 of them.
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s), connector=aiohttp.TCPConnector(limit=0)
+        )
 
     async def __aenter__(self) -> SimulatorClient:
         return self
