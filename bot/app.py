@@ -144,20 +144,7 @@ class Application:
 
         reconciler = self._build_pipeline(self.db, self.responder, self.whatsapp)
         if settings.status_enabled:
-            self.status_server = StatusServer.from_settings(
-                settings, self._live_state(), self.metrics, status=self._status_report, login=self._login_code
-            )
-            if settings.api_enabled:
-                whatsapp = self.whatsapp
-                deps = ApiDeps.from_settings(
-                    settings,
-                    db=self.db,
-                    send=whatsapp.send_text,
-                    token=self.status_server.token,
-                    connected=lambda: whatsapp.state is ConnectionState.CONNECTED,
-                )
-                self.status_server.app.add_routes(api_routes(deps))
-            await self.status_server.start()
+            await self._start_status_server(self.db, self.whatsapp)
         self.whatsapp.subscribe(self._on_state)
         await reconciler.resume()  # the work a previous run left unfinished
         self.scheduler = Scheduler(
@@ -174,6 +161,23 @@ class Application:
         # A start-up slow enough to lose the lease (MongoDB stalled past LEASE_TTL_S) must not open the browser.
         await self.lease.check()
         self.whatsapp.start()
+
+    async def _start_status_server(self, db: Database, whatsapp: WhatsAppClient) -> None:
+        """/healthz, /readyz, /metrics, /login and /status on 127.0.0.1, and the HTTP API on the same server."""
+        settings = self.settings
+        self.status_server = StatusServer.from_settings(
+            settings, self._live_state(), self.metrics, status=self._status_report, login=self._login_code
+        )
+        if settings.api_enabled:
+            deps = ApiDeps.from_settings(
+                settings,
+                db=db,
+                send=whatsapp.send_text,
+                token=self.status_server.token,
+                connected=lambda: whatsapp.state is ConnectionState.CONNECTED,
+            )
+            self.status_server.app.add_routes(api_routes(deps))
+        await self.status_server.start()
 
     def _build_pipeline(self, db: Database, responder: GeminiResponder, whatsapp: WhatsAppClient) -> Reconciler:
         """Inbox -> traffic -> queue -> worker -> outbox, with the reconciler and the breakers' hooks."""
