@@ -142,13 +142,16 @@ def fake_browser(tmp_path: Path) -> Iterator[Path]:
     profile = tmp_path / "profile"
     profile.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile.resolve()}"]
+        [sys.executable, "-c", "import sys; sys.stdin.read()", f"--user-data-dir={profile.resolve()}"],
+        stdin=subprocess.PIPE,  # it lives until killed (or until its stdin closes with the test)
     )
     try:
         yield profile
     finally:
         process.kill()
         process.wait(timeout=10)
+        assert process.stdin is not None
+        process.stdin.close()
 
 
 def test_browser_memory_is_the_resident_memory_of_its_processes(

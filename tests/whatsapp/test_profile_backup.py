@@ -161,13 +161,16 @@ def test_a_damaged_archive_leaves_the_profile_as_it_was(tmp_path: Path) -> None:
 def chromium_on(profile: Path) -> Iterator[int]:
     """A process that looks like a Chromium on `profile` (its command line names the profile, as Chromium's does)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", f"--user-data-dir={profile.resolve()}"]
+        [sys.executable, "-c", "import sys; sys.stdin.read()", f"--user-data-dir={profile.resolve()}"],
+        stdin=subprocess.PIPE,  # it lives until killed (or until its stdin closes with the test)
     )
     try:
         yield process.pid
     finally:
         process.kill()
         process.wait(timeout=10)
+        assert process.stdin is not None
+        process.stdin.close()
 
 
 async def test_nothing_is_done_while_chromium_uses_the_profile(profile: Path, chromium_on: int, tmp_path: Path) -> None:
