@@ -70,7 +70,10 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._live: _LiveCollector | None = None
         self._received = Counter(
-            f"{PREFIX}_messages_received", "Messages contacts sent that reached the bot", registry=self.registry
+            f"{PREFIX}_messages_received",
+            "Messages WhatsApp handed the bot; one can come twice (live and from the unread chats after a reconnect), "
+            "messages_stored counts each once",
+            registry=self.registry,
         )
         self._stored = Counter(
             f"{PREFIX}_messages_stored", "Incoming messages stored (duplicates not counted)", registry=self.registry

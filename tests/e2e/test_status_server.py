@@ -89,7 +89,8 @@ async def test_metrics_move_as_messages_flow(
     assert await app.wait_idle(REPLY_TIMEOUT_S)
 
     after = await scrape(http, app)
-    assert after[("whatsapp_bot_messages_received_total", ())] == 1
+    # Sent just as the bot connected, the message may come both live and from the unread chats: stored once.
+    assert after[("whatsapp_bot_messages_received_total", ())] in (1, 2)
     assert after[("whatsapp_bot_messages_stored_total", ())] == 1
     assert after[("whatsapp_bot_replies_total", (("outcome", "model"),))] == 1
     assert after[("whatsapp_bot_replies_total", (("outcome", "failed"),))] == 0
