@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tenacity import RetryCallState
 
 from bot.ai.client import gemini_client
-from bot.ai.prompt import Prompt, Turn
+from bot.ai.prompt import Media, Prompt, Turn
 from bot.errors import AIError, StartupError, Unavailable
 from bot.resilience import BreakerState, CircuitBreaker, parse_retry_after, retry_policy
 from bot.settings import Settings
@@ -68,6 +68,10 @@ class ModelAnswer(BaseModel):
         description="true when the person asks for a human, is upset, reports an emergency, or asks for "
         "something only the owner can decide",
     )
+
+
+# Computed once: the SDK would derive it from the class on every call (milliseconds of CPU per reply).
+ANSWER_SCHEMA = ModelAnswer.model_json_schema()
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,11 +314,11 @@ class GeminiResponder:
         response = await self._client.aio.models.generate_content(
             model=self._model,
             contents=_contents(prompt),
-            config=types.GenerateContentConfig(
-                system_instruction=prompt.system_instruction,
-                response_mime_type="application/json",
-                response_schema=ModelAnswer,
-            ),
+            config={
+                "system_instruction": prompt.system_instruction,
+                "response_mime_type": "application/json",
+                "response_json_schema": ANSWER_SCHEMA,
+            },
         )
         text = (response.text or "").strip()
         if not text:
@@ -331,7 +335,7 @@ class GeminiResponder:
         response = await self._client.aio.models.generate_content(
             model=self._model,
             contents=_contents(prompt),
-            config=types.GenerateContentConfig(system_instruction=prompt.system_instruction),
+            config={"system_instruction": prompt.system_instruction},
         )
         text = (response.text or "").strip()
         if not text:
@@ -354,18 +358,24 @@ class GeminiResponder:
         await self._client.aio.aclose()
 
 
-def _contents(prompt: Prompt) -> list[types.Content]:
-    """Each turn as one Content: its text, then the images it carries (the model sees them)."""
+def _contents(prompt: Prompt) -> list[types.ContentDict]:
+    """Each turn as one Content: its text, then the images it carries (the model sees them). Plain dicts, not
+    `types.Content` objects: the SDK validates either, and dicts cost it a third of the CPU (measured: 5.5 ms
+    against 16 ms for twenty turns)."""
     return [
-        types.Content(
-            role=turn.role,
-            parts=[
-                types.Part(text=turn.text),
-                *(types.Part.from_bytes(data=media.data, mime_type=media.mime_type) for media in turn.media),
+        {
+            "role": turn.role,
+            "parts": [
+                {"text": turn.text},
+                *(_image(media) for media in turn.media),
             ],
-        )
+        }
         for turn in prompt.turns
     ]
+
+
+def _image(media: Media) -> types.PartDict:
+    return {"inline_data": {"data": media.data, "mime_type": media.mime_type}}
 
 
 def _parse_answer(text: str) -> ModelAnswer:

@@ -72,14 +72,17 @@ class ContextSource:
 
     async def gather(self, contact: Contact, persona: Persona, turn: list[Message]) -> Gathered:
         rules = self._rules
-        thread, ended = await self._db.threads.current(contact.id, turn[0].created_at, rules.thread_idle_gap)
-        is_new = thread.turns == 1
-        earlier, history, knowledge, media = await asyncio.gather(
-            self._db.threads.earlier(contact.id, before=thread.started_at, limit=rules.earlier_threads),
+        at = turn[0].created_at
+        # All at once. Threads before the current one all ended more than an idle gap before this turn (that is
+        # what split them off), and the current one did not: so the earlier ones are known without it.
+        (thread, ended), earlier, history, knowledge, media = await asyncio.gather(
+            self._db.threads.current(contact.id, at, rules.thread_idle_gap),
+            self._db.threads.earlier(contact.id, before=at - rules.thread_idle_gap, limit=rules.earlier_threads),
             self._db.messages.history(turn[0], limit=rules.history_limit),
             self._relevant(persona, turn),
             self._images(turn),
         )
+        is_new = thread.turns == 1
         # Turns a summary already covers are not repeated verbatim.
         covered = max((t.summarized_until for t in (thread, *earlier[:1]) if t.summarized_until), default=None)
         if covered is not None:

@@ -32,12 +32,14 @@ from bot.pipeline.traffic import Traffic
 from bot.storage import Contact, Database, Message, Persona, utc_now
 from bot.storage.database import OUTAGE_ERRORS
 from bot.storage.health import StorageHealth
-from bot.storage.models import ReplyUsage
+from bot.storage.models import MessageStatus, ReplyUsage
 
 StaleHandler = Callable[[Message], None]
 # The operator is told: the contact, the messages, and why the chat was handed over.
 EscalationHandler = Callable[[Contact, list[Message], str], None]
 # Sent instead of a reply that repeats the bot's own instructions (a contact talked the model into it).
+# Messages a worker took up before and did not finish: their reply may be stored, and may have gone out.
+LEFT_UNFINISHED = frozenset({MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING})
 GUARDED_REPLY = "Sorry, I can't share that. Is there anything else I can help you with?"
 
 
@@ -116,11 +118,19 @@ class ConversationWorker:
     async def __call__(self, contact_id: str) -> None:
         turn: list[Message] = []
         try:
-            await self._resume_cut_short(contact_id)
-            turn = await self._db.messages.take_turn(contact_id, owed=self._ai_available())
+            owed = self._ai_available()
+            # Read together, so the turn waits for one round trip instead of two.
+            waiting, contact = await asyncio.gather(
+                self._db.messages.unfinished(contact_id, owed=owed), self._db.contacts.get(contact_id)
+            )
+            if any(message.status in LEFT_UNFINISHED for message in waiting):
+                await self._resume_cut_short(contact_id)  # after a crash or a stop: rare
+                turn = await self._db.messages.take_turn(contact_id, owed=owed)
+            else:
+                turn = await self._db.messages.claim(waiting)
             if turn:
                 with _journey(turn):
-                    await self._answer(contact_id, turn)
+                    await self._answer(contact_id, turn, contact)
         except OUTAGE_ERRORS as error:
             # Nothing went out that is not recorded; the turn resumes from its stored state once the database
             # is back (the reconciler queues the contact again).
@@ -145,15 +155,14 @@ class ConversationWorker:
                     self._count(ReplyOutcome.FALLBACK if parts[-1].fallback else ReplyOutcome.MODEL)
                     await self._answered(turn, fallback=parts[-1].fallback)
 
-    async def _answer(self, contact_id: str, turn: list[Message]) -> None:
+    async def _answer(self, contact_id: str, turn: list[Message], contact: Contact | None) -> None:
         stale = [message for message in turn if self._too_old(message)]
         if stale:
             await self._go_stale(stale)
         turn = [message for message in turn if message not in stale]
         if not turn:
             return
-        contact = await self._db.contacts.get(contact_id)
-        persona = await self._db.personas.get_or_builtin((contact and contact.persona) or self._default_persona)
+        persona = await self._db.personas.for_reply((contact and contact.persona) or self._default_persona)
         now = utc_now()
         media_reply = persona.instructions.media_reply
         decisions = {

@@ -3,6 +3,8 @@ then each part is recorded as sent with WhatsApp's id; a reply that WhatsApp ref
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -14,6 +16,7 @@ from bot.ops.metrics import Metrics, ReplyOutcome
 from bot.pipeline.protocols import ChatActions
 from bot.resilience import CircuitBreaker
 from bot.storage import GONE_OUT, Database, Message
+from bot.storage.database import OUTAGE_ERRORS
 from bot.storage.models import ReplyUsage
 from bot.whatsapp.events import new_message_id
 
@@ -46,8 +49,10 @@ class Outbox:
         caller stops and the messages are answered once the database is back."""
         texts = self._split(reply.text) if self._split is not None else [reply.text]
         parts = [(text, new_message_id()) for text in texts or [reply.text]]
+        # Marking the messages reply-pending waits for `send`: it is bookkeeping, not durability (a crash before
+        # it leaves answering messages whose stored reply is found and looked up before it is sent again).
         return await self._db.messages.store_reply(
-            turn, parts, fallback=reply.is_fallback, error=reply.error, usage=usage
+            turn, parts, fallback=reply.is_fallback, error=reply.error, usage=usage, mark_pending=False
         )
 
     async def send(self, turn: list[Message], parts: list[Message], *, maybe_sent: bool = False) -> bool:
@@ -55,8 +60,24 @@ class Outbox:
         logged) or if sending is paused by the breaker (the reply waits, stored, for the next try).
 
         `maybe_sent`: the reply was stored before a crash, a stop or an outage and may have gone out; WhatsApp
-        is searched for each part's id first, and a part found there is recorded, not sent again.
+        is searched for each part's id first, and a part found there is recorded, not sent again. Otherwise the
+        reply is fresh from `store`, and its messages are marked reply-pending while the first part goes out.
         """
+        if maybe_sent:
+            return await self._send_parts(turn, parts, maybe_sent=True)
+        marking = asyncio.create_task(self._db.messages.reply_pending(parts))
+        try:
+            sent = await self._send_parts(turn, parts, maybe_sent=False)
+        except BaseException:
+            marking.cancel()  # landed or not, the stored reply is found and looked up before it is sent again
+            raise
+        # Once the reply is recorded (or recorded as refused), the mark changes nothing, so its failure does not
+        # matter: the messages moved on from answering either way.
+        with contextlib.suppress(*OUTAGE_ERRORS):
+            await marking
+        return sent
+
+    async def _send_parts(self, turn: list[Message], parts: list[Message], *, maybe_sent: bool) -> bool:
         contact_id = turn[-1].contact_id
         for part in parts:
             if part.status in GONE_OUT:

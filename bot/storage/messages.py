@@ -122,6 +122,48 @@ class MessageRepository:
         )
         return [Message.from_mongo(raw) async for raw in cursor]
 
+    async def unfinished(self, contact_id: str, *, owed: bool = False) -> list[Message]:
+        """The contact's inbound messages a worker has to look at: waiting (received), taken up and not answered
+        (answering, reply-pending: left so by a crash or a stop) and, with `owed`, answered by the fallback.
+        Oldest first. One read: the worker claims the waiting ones with `claim`, and resumes the rest."""
+        statuses = [MessageStatus.RECEIVED, MessageStatus.ANSWERING, MessageStatus.REPLY_PENDING]
+        if owed:
+            statuses.append(MessageStatus.FALLBACK)
+        cursor = self._collection.find(
+            {"contact_id": contact_id, "direction": Direction.INBOUND.value, "status": {"$in": _values(statuses)}}
+        ).sort("created_at", ASCENDING)
+        return [Message.from_mongo(raw) async for raw in cursor]
+
+    async def claim(self, messages: list[Message]) -> list[Message]:
+        """These waiting messages (from `unfinished`) -> answering, under a new turn, as `take_turn` does but in
+        one write: the worker already read them. Those that are no longer waiting are left out; a message that
+        arrived since is not taken (it comes in the next turn)."""
+        if not messages:
+            return []
+        turn, now = new_id(), utc_now()
+        leaving = _values((MessageStatus.RECEIVED, MessageStatus.ANSWERING, MessageStatus.FALLBACK))
+        result = await self._collection.update_many(
+            {"_id": {"$in": [message.id for message in messages]}, "status": {"$in": leaving}},
+            {
+                "$set": {"status": MessageStatus.ANSWERING.value, "turn": turn, "updated_at": now},
+                "$inc": {"attempts": 1},
+            },
+        )
+        if result.modified_count != len(messages):  # something else moved some of them meanwhile: read back
+            cursor = self._collection.find({"turn": turn, "direction": Direction.INBOUND.value})
+            return [Message.from_mongo(raw) async for raw in cursor.sort("created_at", ASCENDING)]
+        return [
+            message.model_copy(
+                update={
+                    "status": MessageStatus.ANSWERING,
+                    "turn": turn,
+                    "updated_at": now,
+                    "attempts": message.attempts + 1,
+                }
+            )
+            for message in messages
+        ]
+
     async def cut_short(self, contact_id: str) -> list[tuple[list[Message], list[Message]]]:
         """Turns of this contact whose reply was stored but whose messages are not recorded as answered: for each,
         the reply's parts (in order) and the messages. A pending part may have gone out (look it up before
@@ -157,13 +199,15 @@ class MessageRepository:
         fallback: bool = False,
         error: str | None = None,
         usage: ReplyUsage | None = None,
+        mark_pending: bool = True,
     ) -> list[Message]:
         """answering -> reply-pending: the reply to the messages of one turn is stored `pending`, as its parts
         (text, the message id it will be sent with), in order; a fallback reply with the `error` that made the
         model fail; a model's reply with its `usage` (on the first part).
 
         Two writes: the parts first, so that a crash between them leaves `answering` messages whose stored reply
-        `cut_short` finds (and looks up before sending), never reply-pending ones without their reply.
+        `cut_short` finds (and looks up before sending), never reply-pending ones without their reply. With
+        `mark_pending=False` only the first: the caller marks them (`reply_pending`) while the reply goes out.
         """
         newest = turn[-1]
         if newest.turn is None or any(message.turn != newest.turn for message in turn):
@@ -185,8 +229,14 @@ class MessageRepository:
             for position, (text, wa_key) in enumerate(parts)
         ]
         await self._collection.insert_many([reply.to_mongo() for reply in replies])
-        await self._move_turn(replies[0], (MessageStatus.ANSWERING,), MessageStatus.REPLY_PENDING)
+        if mark_pending:
+            await self.reply_pending(replies)
         return replies
+
+    async def reply_pending(self, parts: list[Message]) -> None:
+        """The messages a stored reply answers: answering -> reply-pending. Only from answering, so that done
+        after the reply went out (and they moved on) it changes nothing."""
+        await self._move_turn(parts[0], (MessageStatus.ANSWERING,), MessageStatus.REPLY_PENDING)
 
     async def part_sent(self, part: Message, *, wa_id: str) -> None:
         """pending -> sent, with WhatsApp's id, for one part of a reply (and on to its receipt, if that came

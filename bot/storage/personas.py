@@ -3,7 +3,9 @@ slug being the persona's id); start-up stores them in the database, where the da
 
 from __future__ import annotations
 
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,9 +76,16 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+# How old a cached persona may be: one is read for every reply and changes rarely. Saves through this process
+# (the API, start-up) take effect at once; edits another process makes reach the daemon within this time.
+PERSONA_CACHE_S = 30.0
+
+
 class PersonaRepository:
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._collection = collection
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Persona]] = {}
 
     async def get(self, name: str) -> Persona | None:
         raw = await self._collection.find_one({"_id": name})
@@ -88,6 +97,7 @@ class PersonaRepository:
 
     async def save(self, persona: Persona) -> None:
         await self._collection.replace_one({"_id": persona.id}, persona.to_mongo(), upsert=True)
+        self._cache.clear()
 
     async def sync_directory(self, folder: Path) -> PersonaSync:
         """Store every `<slug>.toml` of the folder, and remove the stored personas that came from a file that is
@@ -107,6 +117,7 @@ class PersonaRepository:
                 removed.append(raw["_id"])
         if removed:
             await self._collection.delete_many({"_id": {"$in": removed}})
+            self._cache.clear()
         return PersonaSync(loaded=[persona.id for persona in personas], removed=sorted(removed))
 
     async def get_or_builtin(self, name: str) -> Persona:
@@ -114,3 +125,13 @@ class PersonaRepository:
         if persona is None and name != BUILTIN_PERSONA.id:
             persona = await self.get(BUILTIN_PERSONA.id)
         return persona or BUILTIN_PERSONA
+
+    async def for_reply(self, name: str) -> Persona:
+        """`get_or_builtin` from a copy at most PERSONA_CACHE_S old: no database read on a reply's way."""
+        now = self._clock()
+        cached = self._cache.get(name)
+        if cached is not None and now - cached[0] < PERSONA_CACHE_S:
+            return cached[1]
+        persona = await self.get_or_builtin(name)
+        self._cache[name] = (now, persona)
+        return persona

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, ReturnDocument
 
 from bot.storage.models import Thread
 
@@ -25,14 +25,16 @@ class ThreadRepository:
     async def current(self, contact_id: str, at: datetime, idle_gap: timedelta) -> tuple[Thread, Thread | None]:
         """The contact's thread for a turn whose first message came `at`, counting the turn; and the thread that
         ended, when this turn starts a new one after `idle_gap` of silence (None for a contact's first thread)."""
+        # One round trip while the conversation goes on: the newest thread is the only one that can be this recent.
+        raw = await self._collection.find_one_and_update(
+            {"contact_id": contact_id, "last_message_at": {"$gte": at - idle_gap}},
+            {"$max": {"last_message_at": at}, "$inc": {"turns": 1}},
+            sort=[("last_message_at", DESCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        if raw is not None:
+            return Thread.from_mongo(raw), None
         latest = await self.latest(contact_id)
-        if latest is not None and at - latest.last_message_at <= idle_gap:
-            await self._collection.update_one(
-                {"_id": latest.id}, {"$max": {"last_message_at": at}, "$inc": {"turns": 1}}
-            )
-            latest.last_message_at = max(latest.last_message_at, at)
-            latest.turns += 1
-            return latest, None
         thread = Thread(contact_id=contact_id, started_at=at, last_message_at=at, turns=1)
         await self._collection.insert_one(thread.to_mongo())
         return thread, latest

@@ -61,6 +61,15 @@
   });
   const plainAuthCode = (code) => (code ? { ref: code.ref, fullCode: code.fullCode } : null);
 
+  // Ids the bot is sending: wa-js reports each own message as a new one too, and that echo is no news to the
+  // bot, so it stays in the page (one binding call and a database read fewer per reply). Bounded, in case an
+  // echo never comes. Own messages the operator types on the phone still go through.
+  const sending = new Set();
+  const SENDING_MAX = 1000;
+  const botEcho = (msg) => Boolean(msg.id && msg.id.fromMe && sending.delete(msg.id.id));
+  // wa-js ack levels: only "delivered" (2) and above tell the bot something its send call did not.
+  const ACK_DELIVERED = 2;
+
   let ready = false;
   let lastMode = null;
   let hasAuthCode = false;
@@ -92,6 +101,10 @@
     try {
       // markIsRead off (wa-js defaults it on): the bot marks a chat read itself, once its messages are answered.
       const options = { createChat: true, messageId, markIsRead: false };
+      if (messageId) {
+        sending.add(messageId);
+        if (sending.size > SENDING_MAX) sending.delete(sending.values().next().value);
+      }
       const result = await WPP.chat.sendTextMessage(chatId, text, options);
       return { id: String(result.id), ack: result.ack };
     } catch (error) {
@@ -133,10 +146,14 @@
     // An idle QR screen shows in the status (idle: true), also when it went idle before this listener existed.
     WPP.on('conn.qrcode_idle', report);
     WPP.on('conn.logout', () => emit('logout'));
-    WPP.on('chat.new_message', (msg) => emit('message', plainMessage(msg)));
-    WPP.on('chat.msg_ack_change', (change) =>
-      emit('ack', { ack: change.ack, chat: serialized(change.chat), ids: (change.ids || []).map(serialized) }),
-    );
+    WPP.on('chat.new_message', (msg) => {
+      if (!botEcho(msg)) emit('message', plainMessage(msg));
+    });
+    WPP.on('chat.msg_ack_change', (change) => {
+      if (change.ack >= ACK_DELIVERED) {
+        emit('ack', { ack: change.ack, chat: serialized(change.chat), ids: (change.ids || []).map(serialized) });
+      }
+    });
     // Events only report changes: say where the page stands now, with a QR code already on screen first, so
     // "needs login" always comes with a code to show.
     const current = WPP.conn.isAuthenticated() ? Promise.resolve(null) : WPP.conn.getAuthCode().catch(() => null);

@@ -55,6 +55,32 @@ async def test_a_turn_takes_the_contacts_waiting_messages_and_one_reply_answers_
     assert sent.sent_at is not None and sent.sent_at.tzinfo is not None
 
 
+async def test_a_claim_takes_the_messages_read_and_not_one_that_came_since(db: Database) -> None:
+    first, second = await add(db, "W1"), await add(db, "W2")
+    waiting = await db.messages.unfinished("1@c.us")
+    later = await add(db, "W3")
+    turn = await db.messages.claim(waiting)
+    assert [m.id for m in turn] == [first.id, second.id]
+    assert {(m.status, m.attempts) for m in turn} == {(MessageStatus.ANSWERING, 1)} and turn[0].turn == turn[1].turn
+    for message in turn:  # what it returns is what is stored
+        stored = await db.messages.get(message.id)
+        assert stored is not None and (stored.status, stored.turn, stored.attempts) == (
+            message.status,
+            message.turn,
+            message.attempts,
+        )
+    assert await status_of(db, later) is MessageStatus.RECEIVED
+    assert [m.id for m in await db.messages.unfinished("1@c.us")] == [first.id, second.id, later.id]
+
+
+async def test_a_claim_of_messages_moved_meanwhile_reads_back_what_it_took(db: Database) -> None:
+    first, second = await add(db, "W1"), await add(db, "W2")
+    waiting = await db.messages.unfinished("1@c.us")
+    await db.messages.skip([first], reason="decided elsewhere")
+    assert [m.id for m in await db.messages.claim(waiting)] == [second.id]
+    assert await db.messages.claim([]) == []
+
+
 async def test_a_settled_message_cannot_be_moved_again(db: Database) -> None:
     inbound = await add(db, "W1")
     await db.messages.skip([inbound], reason="not a text message")
@@ -74,6 +100,8 @@ async def test_fallback_messages_are_owed_a_real_answer(db: Database) -> None:
     assert await db.messages.waiting_contacts() == []
     assert await db.messages.waiting_contacts(owed=True) == ["1@c.us"]
     assert await db.messages.take_turn("1@c.us") == []  # the model is still down
+    assert await db.messages.unfinished("1@c.us") == []
+    assert [m.id for m in await db.messages.unfinished("1@c.us", owed=True)] == [inbound.id]
     assert [m.id for m in await db.messages.take_turn("1@c.us", owed=True)] == [inbound.id]
 
 

@@ -10,7 +10,13 @@ import pytest
 from bot.errors import EXIT_SETTINGS
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Database, Persona
-from bot.storage.personas import BUILTIN_PERSONA, PersonaFileError, read_persona_file
+from bot.storage.personas import (
+    BUILTIN_PERSONA,
+    PERSONA_CACHE_S,
+    PersonaFileError,
+    PersonaRepository,
+    read_persona_file,
+)
 
 SHIPPED = PROJECT_ROOT / "config" / "personas"
 MINIMAL = 'name = "Kim"\nrole = "support at Kim\'s Cafe"\n'
@@ -114,3 +120,22 @@ async def test_a_missing_folder_loads_nothing_and_the_builtin_answers(db: Databa
     sync = await db.personas.sync_directory(tmp_path / "absent")
     assert (sync.loaded, sync.removed) == ([], [])
     assert await db.personas.get_or_builtin("assistant") == BUILTIN_PERSONA
+
+
+async def test_a_reply_reads_a_cached_persona_that_saves_here_refresh_and_time_expires(db: Database) -> None:
+    now = [1000.0]
+    personas = PersonaRepository(db.raw["personas"], clock=lambda: now[0])
+    await personas.save(Persona(id="kim", name="Kim", role="support"))
+    assert (await personas.for_reply("kim")).name == "Kim"
+
+    # Another process (the CLI) edits it: not seen until the cached copy is PERSONA_CACHE_S old.
+    await db.raw["personas"].update_one({"_id": "kim"}, {"$set": {"name": "Kimberly"}})
+    now[0] += PERSONA_CACHE_S - 1
+    assert (await personas.for_reply("kim")).name == "Kim"
+    now[0] += 1
+    assert (await personas.for_reply("kim")).name == "Kimberly"
+
+    # A save through this repository (the API) counts at once.
+    await personas.save(Persona(id="kim", name="Kim again", role="support"))
+    assert (await personas.for_reply("kim")).name == "Kim again"
+    assert await personas.for_reply("nobody") == BUILTIN_PERSONA

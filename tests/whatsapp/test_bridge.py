@@ -57,6 +57,9 @@ class BridgePage:
         """Until the bridge forwarded `count` message events (the page counts a message unread before that)."""
         await self._wait(lambda: sum(kind == "message" for kind, _ in self.events) >= count)
 
+    async def wait_for_kind(self, kind: str) -> None:
+        await self._wait(lambda: any(seen == kind for seen, _ in self.events))
+
     async def js(self, script: str, argument: Any = None) -> Any:
         async with asyncio.timeout(WAIT_S):
             return await self.page.evaluate(script, argument)
@@ -154,6 +157,24 @@ async def test_group_mentions_of_the_own_number_and_own_messages_are_forwarded(
     assert [mentioned["mentionsMe"], other["mentionsMe"], plain["mentionsMe"]] == [True, False, False]
     assert own["fromMe"] is True and own["chatId"] == ANA_CHAT and own["mentionsMe"] is False
     assert not any(event["toSelf"] for event in (mentioned, other, plain, own))
+
+
+async def test_the_bots_own_sends_stay_in_the_page_and_only_receipts_come_out(
+    bridge_page: BridgePage, sim: SimulatorClient
+) -> None:
+    send = "([chat, text, id]) => window.__waBot.sendText(chat, text, id)"
+    async with sim.phone(ANA) as phone:
+        sent = await bridge_page.js(send, [ANA_CHAT, "hello from the bot", "3EB0AAAABBBBCCCCDDDD"])
+        assert sent["ack"] == 1  # the send call itself says it reached the server
+        await phone.wait_for_replies(1, WAIT_S)
+        await bridge_page.wait_for_kind("ack")
+    # After the send's echo would have come: the one message forwarded is the operator's, typed on the phone.
+    await sim.send_from_phone(ANA, "typed on the phone")
+    await bridge_page.wait_for_messages(1)
+    (own,) = message_events(bridge_page)
+    assert own["body"] == "typed on the phone" and own["fromMe"] is True
+    acks = [payload for kind, payload in bridge_page.events if kind == "ack"]
+    assert [ack["ack"] for ack in acks] == [2] and acks[0]["ids"] == [f"true_{ANA_CHAT}_3EB0AAAABBBBCCCCDDDD"]
 
 
 async def test_the_message_yourself_chat_is_told_apart(
