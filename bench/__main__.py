@@ -1,14 +1,18 @@
-"""python -m bench [--quick] [--name NAME] [sizes]: prints a table and writes bench/results/<name>.json."""
+"""python -m bench [--quick] [--name NAME] [--mongodb-uri URI] [--profile PATH] [sizes]: prints a table and writes
+bench/results/<name>.json."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
 from loguru import logger
 
 from bench import report
+from bench.profiling import MISSING, require_profiler
 from bench.run import Options, run_bench
+from bot.settings import MEMORY_URI
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -22,7 +26,17 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--burst-messages", type=int)
     parser.add_argument("--memory-messages", type=int)
     parser.add_argument("--model-delay-ms", type=float, help="the fake Gemini's delay (default 0)")
+    parser.add_argument(
+        "--mongodb-uri", help=f"the store: {MEMORY_URI} (default) or mongodb://...; the run's databases are dropped"
+    )
+    parser.add_argument("--profile", type=Path, metavar="PATH", help="pyinstrument text report of the sequential "
+                        "phase at PATH, HTML beside it (pip install -e .[bench])")  # fmt: skip
     args = vars(parser.parse_args(argv))
+    if args["profile"] is not None:
+        try:
+            require_profiler()
+        except RuntimeError:
+            parser.error(MISSING)
     quick = args.pop("quick")
     given = {key: value for key, value in args.items() if value is not None}
     return Options.quick(**given) if quick else Options(**given)

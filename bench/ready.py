@@ -1,7 +1,8 @@
 """Time to ready: `run_bot.py run` as its own process on an already-linked profile, until systemd's READY=1.
 
 The profile is linked in a first run (its login is kept in the browser profile); the second start is measured,
-from spawning the process to READY=1 and to the "connected" status on $NOTIFY_SOCKET.
+from spawning the process to READY=1 and to the "connected" status on $NOTIFY_SOCKET. It uses the run's store, in
+a database of its own.
 """
 
 from __future__ import annotations
@@ -12,22 +13,32 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.simulator_process import SimulatorProcess
 from bot.settings import PROJECT_ROOT, Settings
-from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
 
 TIMEOUT_S = 90.0
 CONNECTED = "STATUS=WhatsApp connected"
 
 
-def _env(folder: Path, simulator: Simulator, notify_path: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Store:
+    """Where the measured daemon keeps its data: the run's store, a database of its own."""
+
+    uri: str
+    database: str
+
+
+def _env(folder: Path, simulator: SimulatorProcess, store: Store, notify_path: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}
     env.update(
         ACCOUNT="ready",
         SESSIONS_DIR=str(folder / "sessions"),
-        MONGODB_URI="memory://",
+        MONGODB_URI=store.uri,
+        MONGODB_DATABASE=store.database,
         GEMINI_API_KEY="bench",
         GEMINI_BASE_URL=simulator.gemini_base_url,
         WHATSAPP_URL=simulator.base_url,
@@ -41,7 +52,9 @@ def _env(folder: Path, simulator: Simulator, notify_path: Path) -> dict[str, str
     return env
 
 
-async def _start_until(folder: Path, simulator: Simulator, sim: SimulatorClient, *, link: bool) -> dict[str, float]:
+async def _start_until(
+    folder: Path, simulator: SimulatorProcess, sim: SimulatorClient, store: Store, *, link: bool
+) -> dict[str, float]:
     """Start the daemon, link it if asked, note when READY=1 and "connected" arrive, then stop it."""
     folder.mkdir(parents=True, exist_ok=True)
     notify_path = folder / f"notify-{time.monotonic_ns()}"
@@ -55,7 +68,7 @@ async def _start_until(folder: Path, simulator: Simulator, sim: SimulatorClient,
         str(PROJECT_ROOT / "run_bot.py"),
         "run",
         cwd=folder,
-        env=_env(folder, simulator, notify_path),
+        env=_env(folder, simulator, store, notify_path),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -91,8 +104,10 @@ async def _link(sim: SimulatorClient) -> None:
     await sim.link()
 
 
-async def time_to_ready(folder: Path, simulator: Simulator, sim: SimulatorClient) -> dict[str, float]:
+async def time_to_ready(
+    folder: Path, simulator: SimulatorProcess, sim: SimulatorClient, store: Store
+) -> dict[str, float]:
     """Seconds from spawning the process to READY=1 and to connected, on a profile linked beforehand."""
-    await _start_until(folder, simulator, sim, link=True)
-    times = await _start_until(folder, simulator, sim, link=False)
+    await _start_until(folder, simulator, sim, store, link=True)
+    times = await _start_until(folder, simulator, sim, store, link=False)
     return {"ready_s": round(times["READY=1"], 2), "connected_s": round(times[CONNECTED], 2)}

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 LATENCY_ROWS = [("detection", "detection"), ("reply overhead", "reply_overhead"),
-                ("floor: binding", "floor_binding"), ("floor: send", "floor_send")]  # fmt: skip
+                ("floor: binding", "floor_binding"), ("floor: send", "floor_send"),
+                ("floor: db writes", "floor_db_writes")]  # fmt: skip
 
 
 def ratios(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """detection / binding floor; reply overhead / (binding + send floor), at each percentile."""
-    binding, send = result["floor_binding"], result["floor_send"]
+    """detection / binding floor; reply overhead / (binding + send + db writes floor), at each percentile: the
+    issue's targets are both within 2x."""
+    binding, send, writes = result["floor_binding"], result["floor_send"], result["floor_db_writes"]
     out: dict[str, dict[str, float]] = {"detection": {}, "reply_overhead": {}}
     for key in ("p50_ms", "p95_ms", "p99_ms"):
         out["detection"][key] = _ratio(result["detection"][key], binding[key])
-        out["reply_overhead"][key] = _ratio(result["reply_overhead"][key], binding[key] + send[key])
+        out["reply_overhead"][key] = _ratio(result["reply_overhead"][key], binding[key] + send[key] + writes[key])
     return out
 
 
@@ -35,10 +37,14 @@ def table(result: dict[str, Any]) -> str:
         to_floor = ratio.get(key, {})
         rows.append([label, *(f"{figure[p]:.1f}" for p in ("p50_ms", "p95_ms", "p99_ms")),
                      _times(to_floor.get("p50_ms")), _times(to_floor.get("p99_ms"))])  # fmt: skip
-    throughput, memory, ready = result["throughput"], result["memory"], result["time_to_ready"]
+    throughput, memory, ready, cpu = result["throughput"], result["memory"], result["time_to_ready"], result["cpu"]
     lines = [
         _columns(rows),
         "",
+        f"CPU (this process: the daemon and the driver): {cpu['cpu_per_message_ms']:.2f} ms per message over "
+        f"{cpu['messages']} sequential messages{' (profiled)' if cpu['profiled'] else ''}; the SDK alone "
+        f"(bot's responder, {result['sdk']['calls']} calls): {cpu['sdk_cpu_per_call_ms']:.2f} ms per call, "
+        f"{cpu['sdk_share']:.0%} of it",
         f"throughput: {throughput['contacts']} contacts x {throughput['messages_per_contact']} messages: "
         f"{throughput['replies_per_s']} replies/s ({throughput['replies']} replies in {throughput['wall_s']} s), "
         f"lost {throughput['lost']}, duplicated {throughput['duplicated']}",
@@ -48,7 +54,7 @@ def table(result: dict[str, Any]) -> str:
         f" MB -> {memory['at_half']['chromium_pss_mb']} -> {memory['at_end']['chromium_pss_mb']} MB "
         f"(last half {memory['chromium_growth_last_half_pct']:+} %)",
         f"time to ready (linked profile): READY=1 after {ready['ready_s']} s, connected after {ready['connected_s']} s",
-        f"machine: {_machine(result['machine'])}",
+        f"store: {result['store']}; machine: {_machine(result['machine'])}",
     ]
     return "\n".join(lines)
 

@@ -1,8 +1,9 @@
-"""The daemon's figures: detection, reply overhead, burst throughput and memory, in one daemon's life.
+"""The daemon's figures in one daemon's life: detection, reply overhead, CPU per message, throughput, memory.
 
-The real daemon (Application: headless Chromium, in-memory store, the real google-genai SDK) against the
-simulator, with human pacing off. Every contact waits for the reply to one message before sending the next, so
-the bot never merges messages into one turn and each message is answered by exactly one reply, which quotes it.
+The real daemon (Application: headless Chromium, the run's store, the real google-genai SDK) in this process,
+against the simulator in its own process, with human pacing off. Every contact waits for the reply to one
+message before sending the next, so the bot never merges messages into one turn and each message is answered by
+exactly one reply, which quotes it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.memory import pss_mb, rss_mb
+from bench.profiling import profiled
+from bench.sdk import cpu_seconds
+from bench.simulator_process import SimulatorProcess
 from bench.stats import latency_figure
 from bot.app import Application
 from bot.settings import PROJECT_ROOT, UNPACED, Settings
-from bot.simulator import Simulator
 from bot.simulator.client import SimulatorClient
 from bot.whatsapp.profile import chromium_pids
 
@@ -26,7 +29,7 @@ SEQUENTIAL_CONTACT = "15550100001"
 WARM_UP_MESSAGES = 3
 
 
-def daemon_settings(folder: Path, simulator: Simulator) -> Settings:
+def daemon_settings(folder: Path, simulator: SimulatorProcess, mongodb_uri: str, database: str) -> Settings:
     return Settings(
         _env_file=None,
         account="bench",
@@ -34,7 +37,8 @@ def daemon_settings(folder: Path, simulator: Simulator) -> Settings:
         whatsapp_url=simulator.base_url,
         gemini_base_url=simulator.gemini_base_url,
         gemini_api_key="bench",  # type: ignore[arg-type]
-        mongodb_uri="memory://",
+        mongodb_uri=mongodb_uri,
+        mongodb_database=database,
         personas_dir=PROJECT_ROOT / "config" / "personas",
         status_port=0,
         login_qr_text=False,
@@ -65,25 +69,38 @@ async def conversation(sim: SimulatorClient, number: str, texts: list[str]) -> l
     return results
 
 
-async def detection_delays(app: Application, simulator: Simulator, contact: str, keys: set[str]) -> list[float]:
+async def detection_delays(app: Application, sim: SimulatorClient, contact: str, keys: set[str]) -> list[float]:
     """For these messages: the bot's stored `created_at` minus the simulator's push time (same wall clock)."""
     assert app.db is not None
     stored = await app.db.messages.for_contact(f"{contact}@c.us")
-    pushed = simulator.hub.pushed_at
+    pushed = await sim.pushed()
     return [m.created_at.timestamp() - pushed[m.wa_id] for m in stored if m.wa_id in keys and m.wa_id in pushed]
 
 
 async def sequential(
-    app: Application, simulator: Simulator, sim: SimulatorClient, messages: int, delay_ms: float
+    app: Application, sim: SimulatorClient, messages: int, delay_ms: float, profile: Path | None
 ) -> dict[str, Any]:
-    """One contact, one message at a time: detection latency and reply overhead (latency minus model delay)."""
+    """One contact, one message at a time: detection latency, reply overhead (latency minus model delay) and
+    this process's CPU time per message (the daemon and the thin driver; the simulator runs elsewhere)."""
     texts = [f"sequential message {index}" for index in range(messages)]
-    results = await conversation(sim, SEQUENTIAL_CONTACT, texts)
-    detection = await detection_delays(app, simulator, SEQUENTIAL_CONTACT, {key for key, _ in results})
+    with profiled(profile):
+        cpu_before = cpu_seconds()
+        results = await conversation(sim, SEQUENTIAL_CONTACT, texts)
+        cpu = cpu_seconds() - cpu_before
+    detection = await detection_delays(app, sim, SEQUENTIAL_CONTACT, {key for key, _ in results})
     if len(detection) != len(results):
         raise RuntimeError(f"detection: {len(detection)} of {len(results)} messages stored with a push time")
     overhead = [max(0.0, seconds - delay_ms / 1000) for _, seconds in results]
-    return {"detection": latency_figure(detection), "reply_overhead": latency_figure(overhead)}
+    return {
+        "detection": latency_figure(detection),
+        "reply_overhead": latency_figure(overhead),
+        "cpu": {
+            "messages": messages,
+            "cpu_s": round(cpu, 3),
+            "cpu_per_message_ms": round(cpu / messages * 1000, 3),
+            "profiled": profile is not None,
+        },
+    }
 
 
 def contact_number(prefix: str, index: int) -> str:
@@ -150,9 +167,8 @@ async def memory_run(settings: Settings, sim: SimulatorClient, messages: int, co
 
 
 async def run_daemon(
-    folder: Path,
-    simulator: Simulator,
     sim: SimulatorClient,
+    settings: Settings,
     *,
     messages: int,
     burst_contacts: int,
@@ -160,8 +176,8 @@ async def run_daemon(
     memory_messages: int,
     memory_contacts: int,
     delay_ms: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    settings = daemon_settings(folder, simulator)
     async with Application(settings) as app:
         assert app.whatsapp is not None
         async with sim.phone("15550100000") as phone:
@@ -172,7 +188,7 @@ async def run_daemon(
         await sim.gemini_behaviour(delay_ms=delay_ms)
         await conversation(sim, "15550100009", [f"warm-up {index}" for index in range(WARM_UP_MESSAGES)])
         progress(f"sequential: {messages} messages")
-        figures = await sequential(app, simulator, sim, messages, delay_ms)
+        figures = await sequential(app, sim, messages, delay_ms, profile)
         progress(f"burst: {burst_contacts} contacts x {burst_messages} messages")
         figures["throughput"] = await burst(sim, burst_contacts, burst_messages)
         progress(f"memory: {memory_messages} messages from {memory_contacts} contacts")

@@ -6,6 +6,7 @@
 #
 #   ./scripts/test-wire.sh                 the default selection below
 #   ./scripts/test-wire.sh tests/storage   any arguments go to pytest instead
+#   ./scripts/test-wire.sh --bench [ARGS]  the benchmark on that server: python -m bench --mongodb-uri ... ARGS
 #
 # Exported to the tests, besides TEST_MONGODB_URI:
 #   TEST_MONGODB_SERVER_CMD      the server's start command (shlex-quoted). Started again after a kill -9, it
@@ -89,6 +90,12 @@ pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=500).admin.command("pi
 done
 echo "test-wire: mongoeco $MONGOECO_PIN at $TEST_MONGODB_URI"
 
+if [ "${1:-}" = "--bench" ]; then
+  shift
+  # Not exec either: the trap stops the server afterwards.
+  .venv/bin/python -m bench --mongodb-uri "$TEST_MONGODB_URI" "$@"
+  exit
+fi
 if [ "$#" -eq 0 ]; then
   # The storage tests, every other file with a test marked mongodb, and the e2e tests (all pass on mongoeco).
   mapfile -t marked < <(grep -rlE --include='*.py' 'mark\.mongodb|pytestmark.*mongodb' tests \

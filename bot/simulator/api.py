@@ -56,6 +56,7 @@ class ControlApi:
         app.router.add_post("/api/link", self.link)
         app.router.add_post("/api/messages", self.messages)
         app.router.add_get("/api/sent", self.sent)
+        app.router.add_get("/api/pushed", self.pushed)
         app.router.add_get("/api/media/{key}", self.media)
         app.router.add_post("/api/state", self.set_state)
         app.router.add_post("/api/logout", self.logout)
@@ -100,6 +101,12 @@ class ControlApi:
 
     async def sent(self, request: web.Request) -> web.Response:
         return web.json_response(self._state.store.sent_log(request.query.get("to") or None))
+
+    async def pushed(self, request: web.Request) -> web.Response:
+        """When each new message went out to a page (unix seconds): a benchmark in another process reads it."""
+        wanted = {key for key in request.query.get("ids", "").split(",") if key}
+        pushed = self._hub.pushed_at
+        return web.json_response({key: at for key, at in pushed.items() if not wanted or key in wanted})
 
     async def set_state(self, request: web.Request) -> web.Response:
         body = await _body(request, required=True)

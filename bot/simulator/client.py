@@ -126,6 +126,11 @@ class SimulatorClient:
         params = {"to": to} if to else None
         return [SentMessage.model_validate(item) for item in await self._call("GET", "api/sent", params=params)]
 
+    async def pushed(self, ids: list[str] | None = None) -> dict[str, float]:
+        """When the simulator pushed each new message to a page (unix seconds), by serialized key; only `ids`."""
+        params = {"ids": ",".join(ids)} if ids else None
+        return {key: float(at) for key, at in (await self._call("GET", "api/pushed", params=params)).items()}
+
     async def status(self) -> dict[str, Any]:
         return dict(await self._call("GET", "api/status"))
 

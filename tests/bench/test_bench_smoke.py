@@ -8,7 +8,7 @@ from pathlib import Path
 from bench import Options, run_bench
 from bench.__main__ import parse
 
-LATENCIES = ("detection", "reply_overhead", "floor_binding", "floor_send")
+LATENCIES = ("detection", "reply_overhead", "floor_binding", "floor_send", "floor_db_writes")
 
 
 def test_quick_flags_pick_small_sizes_and_keep_overrides() -> None:
@@ -16,6 +16,9 @@ def test_quick_flags_pick_small_sizes_and_keep_overrides() -> None:
     assert (options.burst_contacts, options.burst_messages, options.memory_messages) == (7, 2, 200)
     assert options.name == "x"
     assert parse([]).burst_contacts == 200 and parse([]).memory_messages == 10_000
+    assert parse([]).mongodb_uri == "memory://" and parse([]).profile is None
+    options = parse(["--mongodb-uri", "mongodb://127.0.0.1:1/", "--profile", "out/p.txt"])
+    assert (options.mongodb_uri, options.profile) == ("mongodb://127.0.0.1:1/", Path("out/p.txt"))
 
 
 async def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
@@ -29,6 +32,14 @@ async def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         assert 0 < figure["p50_ms"] <= figure["p95_ms"] <= figure["p99_ms"] <= figure["max_ms"] < 10_000, key
     assert set(result["ratios"]) == {"detection", "reply_overhead"}
     assert all(ratio > 0 for figure in result["ratios"].values() for ratio in figure.values())
+    floors = sum(result[key]["p50_ms"] for key in ("floor_binding", "floor_send", "floor_db_writes"))
+    assert result["ratios"]["reply_overhead"]["p50_ms"] == round(result["reply_overhead"]["p50_ms"] / floors, 1)
+    assert result["store"] == "memory"
+
+    cpu = result["cpu"]
+    assert cpu["messages"] == 20 and cpu["cpu_per_message_ms"] > 0 and cpu["profiled"] is False
+    assert cpu["sdk_cpu_per_call_ms"] > 0 and cpu["sdk_share"] > 0
+    assert result["sdk"]["calls"] == 20
 
     throughput = result["throughput"]
     assert throughput["replies"] == throughput["messages"] == 40
