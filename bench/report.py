@@ -52,7 +52,9 @@ def table(result: dict[str, Any]) -> str:
         f"{memory['at_end']['python_rss_mb']} MB after {memory['messages']} messages "
         f"(last half {memory['python_growth_last_half_pct']:+} %); Chromium PSS {memory['idle']['chromium_pss_mb']}"
         f" MB -> {memory['at_half']['chromium_pss_mb']} -> {memory['at_end']['chromium_pss_mb']} MB "
-        f"(last half {memory['chromium_growth_last_half_pct']:+} %)",
+        f"(last half {memory['chromium_growth_last_half_pct']:+} %); after the daily browser restart: Chromium PSS "
+        f"{memory['after_browser_restart']['chromium_pss_mb']} MB, Python RSS "
+        f"{memory['after_browser_restart']['python_rss_mb']} MB",
         f"time to ready (linked profile): READY=1 after {ready['ready_s']} s, connected after {ready['connected_s']} s",
         f"store: {result['store']}; machine: {_machine(result['machine'])}",
     ]

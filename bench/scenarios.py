@@ -22,6 +22,7 @@ from bench.stats import latency_figure
 from bot.app import Application
 from bot.settings import PROJECT_ROOT, UNPACED, Settings
 from bot.simulator.client import SimulatorClient
+from bot.whatsapp.states import ConnectionState
 from bot.whatsapp.profile import chromium_pids
 
 TIMEOUT_S = 120.0
@@ -193,5 +194,17 @@ async def run_daemon(
         figures["throughput"] = await burst(sim, burst_contacts, burst_messages)
         progress(f"memory: {memory_messages} messages from {memory_contacts} contacts")
         memory = await memory_run(settings, sim, memory_messages, memory_contacts)
+        progress("memory: the daily browser restart")
+        memory["after_browser_restart"] = await after_browser_restart(app, settings)
         figures["memory"] = {"idle": idle, **memory}
     return figures
+
+
+async def after_browser_restart(app: Application, settings: Settings) -> dict[str, float]:
+    """The scheduler's daily browser restart, then memory once WhatsApp is connected again: what it recovers."""
+    assert app.scheduler is not None and app.whatsapp is not None
+    await app.scheduler.restart_browser()
+    away = [state for state in ConnectionState if state is not ConnectionState.CONNECTED]
+    await app.whatsapp.wait_for_state(*away, timeout_s=TIMEOUT_S)
+    await app.whatsapp.wait_until_connected(TIMEOUT_S)
+    return memory_now(settings)

@@ -16,6 +16,7 @@ database outage is reported to StorageHealth once and otherwise skipped quietly 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
+from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from bot.context.situation import zone
@@ -249,4 +251,6 @@ class Scheduler:
             logger.info("daily browser restart skipped: WhatsApp is {}", self._whatsapp.state.value)
             return
         logger.info("daily browser restart: closing Chromium (long-lived WhatsApp Web tabs grow in memory)")
-        await page.context.close()
+        # The supervisor, seeing the page go, may close the browser first: closed either way.
+        with contextlib.suppress(PlaywrightError):
+            await page.context.close()

@@ -48,7 +48,7 @@ async def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
 
     memory = result["memory"]
     assert memory["messages"] == 200
-    for checkpoint in ("idle", "at_half", "at_end"):
+    for checkpoint in ("idle", "at_half", "at_end", "after_browser_restart"):
         assert memory[checkpoint]["python_rss_mb"] > 10
         assert memory[checkpoint]["chromium_pss_mb"] > 10
     assert "python_growth_last_half_pct" in memory and "chromium_growth_last_half_pct" in memory

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from pymongo.errors import ConnectionFailure
 
 from bot.ops.scheduler import (
@@ -239,6 +240,8 @@ async def test_the_browser_restart_closes_chromium_only_while_connected(db: Data
     class Context:
         async def close(self) -> None:
             closed.append(True)
+            # As when the supervisor, seeing the page go, closed the browser first.
+            raise PlaywrightError("BrowserContext.close: Target page, context or browser has been closed")
 
     class Page:
         context = Context()
