@@ -7,6 +7,7 @@ lost (`lost` is set, with a reason) and the supervisor throws it away and launch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -38,6 +39,8 @@ BASE_FLAGS = (
 # say "HeadlessChrome", which WhatsApp Web may treat differently.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
 CLOSE_TIMEOUT_S = 10.0
+LAUNCH_TIMEOUT_S = 60.0
+PROFILE_POLL_S = 0.1
 
 
 class BrowserNotFound(StartupError):
@@ -100,6 +103,12 @@ async def desktop_user_agent(executable: Path) -> str:
     return _user_agents[executable]
 
 
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 class BrowserSession:
     """One Chromium process on the profile, and its page. `lost` is set when either dies."""
 
@@ -134,6 +143,7 @@ class BrowserSession:
                 handle_sigint=False,
                 handle_sigterm=False,
                 handle_sighup=False,
+                timeout=LAUNCH_TIMEOUT_S * 1000,
             )
         except PlaywrightError as error:
             raise LaunchFailed(f"Chromium did not start: {first_line(error)}") from error
@@ -157,14 +167,17 @@ class BrowserSession:
             raise LaunchFailed(f"cannot open WHATSAPP_URL {url}: {first_line(error)}") from error
 
     async def close(self) -> None:
-        """Close the browser; if it does not go within the deadline (hung), kill what runs on the profile."""
+        """Close the browser and wait for its processes to be gone; if they do not go within the deadline (hung),
+        kill what runs on the profile. A relaunch while the old browser still shuts down (the daily restart
+        closes it from outside) would find the profile in use and never come up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT_S
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout_at(deadline):
                 await self.context.close()
+                # Polled: these are Chromium's processes (children of Playwright's driver), not ours to wait for.
+                while chromium_pids(self._profile_dir):
+                    await asyncio.sleep(PROFILE_POLL_S)
         except (PlaywrightError, TimeoutError) as error:
             logger.warning("the browser did not close cleanly ({}); killing it", type(error).__name__)
-            for pid in chromium_pids(self._profile_dir):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill(chromium_pids(self._profile_dir))

@@ -61,3 +61,17 @@ async def test_a_hung_page_is_caught_by_the_watchdog(
         signal_all(hung, signal.SIGCONT)
     lost = next(change for change in log.changes[mark:] if change.current is ConnectionState.BROWSER_LOST)
     assert "stopped answering" in lost.reason
+
+
+async def test_the_daily_browser_restart_is_recovered_without_a_new_qr(
+    sim: SimulatorClient, linked: tuple[Application, StateLog]
+) -> None:
+    app, log = linked
+    assert app.scheduler is not None
+    [browser] = browser_processes(app.settings.profile_dir)
+
+    mark = await answered_across(
+        app, sim, log, app.scheduler.restart_browser, noticed=ConnectionState.BROWSER_LOST, name="browser restart"
+    )
+    assert ConnectionState.NEEDS_LOGIN not in log.since(mark)
+    assert browser not in browser_processes(app.settings.profile_dir)
