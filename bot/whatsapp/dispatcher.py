@@ -2,13 +2,15 @@
 
 Status reports become connection states; login codes go to the presenter; an idle QR screen is refreshed (a
 bounded number of times); a logout, a block or an outdated version alerts once; a conflict is taken over when allowed;
-messages go to the inbox and receipts (acks) to their handler. On every (re)connection, and when asked
-(`catch_up`), the unread chats are read back, so messages that arrived while nobody listened are answered too.
+messages go to the inbox; receipts (acks), in a line of their own, to their handler. On every (re)connection, and
+when asked (`catch_up`), the unread chats are read back, so messages that arrived while nobody listened are answered
+too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -70,14 +72,19 @@ class PageEvents:
         self._alerts = alerts
         self._current_bridge = current_bridge
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        # Receipts wait in their own line: a message never waits behind the database writes of receipts.
+        self._acks: asyncio.Queue[Any] = asyncio.Queue()
         self._qr_rounds = 0
         self._qr_idle = False  # the current idle QR screen was handled (it is reported until refreshed)
         self._linked = False  # the page was authenticated since the last login screen
         self._takeovers: deque[float] = deque()
 
     def put(self, kind: str, payload: Any) -> None:
-        """Called synchronously by the page binding, so the queue keeps the page's order."""
-        self._queue.put_nowait((kind, payload))
+        """Called synchronously by the page binding, so the queues keep the page's order."""
+        if kind == "ack":
+            self._acks.put_nowait(payload)
+        else:
+            self._queue.put_nowait((kind, payload))
 
     def catch_up(self) -> None:
         """Read the unread chats back (when connected), in turn with the page's events."""
@@ -85,14 +92,29 @@ class PageEvents:
 
     async def run(self) -> None:
         """Handle events until cancelled; raises NeedsOperator when login is given up."""
+        receipts = asyncio.create_task(self._run_receipts(), name="whatsapp:receipts")
+        try:
+            while True:
+                kind, payload = await self._queue.get()
+                try:
+                    await self._handle(kind, payload)
+                except NeedsOperator:
+                    raise
+                except Exception:
+                    logger.exception("handling the page event {!r} failed", kind)
+        finally:
+            receipts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receipts
+
+    async def _run_receipts(self) -> None:
+        """Receipts in the page's order: one that comes before its reply is recorded as sent is kept for it."""
         while True:
-            kind, payload = await self._queue.get()
+            payload = await self._acks.get()
             try:
-                await self._handle(kind, payload)
-            except NeedsOperator:
-                raise
+                await self._on_ack_event(payload)
             except Exception:
-                logger.exception("handling the page event {!r} failed", kind)
+                logger.exception("handling a receipt (ack) from the page failed")
 
     async def _handle(self, kind: str, payload: Any) -> None:
         match kind:
@@ -106,8 +128,6 @@ class PageEvents:
                 await self._on_logout()
             case "message":
                 await self._on_message_event(payload)
-            case "ack":
-                await self._on_ack_event(payload)
             case "catch_up":
                 if self._connection.connected:
                     await self._catch_up()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,15 @@ from bot.whatsapp import ConnectionState, IncomingMessage
 from bot.whatsapp.catchup import UNREAD_JS
 from bot.whatsapp.connection import Connection
 from bot.whatsapp.dispatcher import REFRESH_QR_JS, PageEvents
+from bot.whatsapp.events import MessageAck
 
+PAGE_MESSAGE = {
+    "id": "false_15551234567@c.us_3EB0B2",
+    "chatId": "15551234567@c.us",
+    "body": "are you open?",
+    "type": "chat",
+    "t": 1_790_000_000,
+}
 IDLE_QR = {"loaded": True, "authenticated": False, "mainReady": False, "mode": "QR", "idle": True}
 FRESH_QR = IDLE_QR | {"idle": False, "hasAuthCode": True}
 
@@ -76,3 +85,35 @@ async def test_a_login_screen_after_being_linked_is_a_logout_even_unheard(tmp_pa
     await dispatcher._handle("status", FRESH_QR)
     await dispatcher._handle("status", FRESH_QR)
     assert changes == [ConnectionState.CONNECTED, ConnectionState.LOGGED_OUT, ConnectionState.NEEDS_LOGIN]
+
+
+async def test_a_message_never_waits_behind_a_receipt_being_recorded(tmp_path: Path) -> None:
+    release, acked = asyncio.Event(), asyncio.Event()
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    async def slow_ack(_: MessageAck) -> None:
+        await release.wait()  # a slow database write
+        acked.set()
+
+    async def on_message(message: IncomingMessage) -> None:
+        received.append(message.wa_id)
+        arrived.set()
+
+    settings = Settings(_env_file=None, sessions_dir=tmp_path)  # type: ignore[call-arg]
+    dispatcher = PageEvents(
+        settings, Connection(), on_message=on_message, on_ack=slow_ack, presenter=None, alerts=None,
+        current_bridge=lambda: None,
+    )  # fmt: skip
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        dispatcher.put("ack", {"ack": 2, "chat": "15551234567@c.us", "ids": ["true_15551234567@c.us_3EB0A1"]})
+        dispatcher.put("message", PAGE_MESSAGE)
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert received == [PAGE_MESSAGE["id"]] and not acked.is_set()
+        release.set()
+        await asyncio.wait_for(acked.wait(), 5)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
