@@ -201,14 +201,18 @@ class ConversationWorker:
             await self._escalate(contact, persona, turn, f'the message says "{said}"')
             return
         # "typing..." goes out while the model thinks, and is waited for, so it is never shown after the reply.
+        # The contact's style is learned meanwhile too (this prompt uses what was known before these messages).
         typing = asyncio.create_task(self._show_typing(contact_id), name=f"pipeline:{contact_id}:typing")
+        learning = asyncio.create_task(self._learn_style(contact, turn), name=f"pipeline:{contact_id}:style")
         try:
             gathered = await self._context.gather(contact, persona, turn)
             reply, prompt = await self._generate(gathered)
         except BaseException:
             typing.cancel()
+            learning.cancel()
             raise
         await typing
+        await learning
         if reply.is_fallback:
             self._owed = True
             # Once per outage: a contact whose last reply was the fallback is not told again.
@@ -227,7 +231,6 @@ class ConversationWorker:
         if gathered.context.first_contact and persona.greeting and not reply.is_fallback:
             reply = replace(reply, text=f"{persona.greeting.strip()}\n\n{reply.text}")
         await self._reply(turn, reply, usage=usage)
-        await self._learn_style(contact, turn)
         if self._memory is not None and not reply.is_fallback:
             self._memory.after_reply(gathered.thread, gathered.ended)
 
