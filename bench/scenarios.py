@@ -22,8 +22,8 @@ from bench.stats import latency_figure
 from bot.app import Application
 from bot.settings import PROJECT_ROOT, UNPACED, Settings
 from bot.simulator.client import SimulatorClient
-from bot.whatsapp.states import ConnectionState
 from bot.whatsapp.profile import chromium_pids
+from bot.whatsapp.states import ConnectionState
 
 TIMEOUT_S = 120.0
 SEQUENTIAL_CONTACT = "15550100001"
