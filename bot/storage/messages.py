@@ -108,19 +108,8 @@ class MessageRepository:
     async def take_turn(self, contact_id: str, *, owed: bool = False) -> list[Message]:
         """A contact's waiting messages (received, or answering and left so by a crash) -> answering, together,
         under a new turn; with `owed`, also those answered by the fallback (the model is back). Oldest first."""
-        turn = new_id()
-        leaving = [MessageStatus.RECEIVED, MessageStatus.ANSWERING] + ([MessageStatus.FALLBACK] if owed else [])
-        await self._collection.update_many(
-            {"contact_id": contact_id, "direction": Direction.INBOUND.value, "status": {"$in": _values(leaving)}},
-            {
-                "$set": {"status": MessageStatus.ANSWERING.value, "turn": turn, "updated_at": utc_now()},
-                "$inc": {"attempts": 1},
-            },
-        )
-        cursor = self._collection.find({"turn": turn, "direction": Direction.INBOUND.value}).sort(
-            "created_at", ASCENDING
-        )
-        return [Message.from_mongo(raw) async for raw in cursor]
+        waiting = await self.unfinished(contact_id, owed=owed)
+        return await self.claim([message for message in waiting if message.status is not MessageStatus.REPLY_PENDING])
 
     async def unfinished(self, contact_id: str, *, owed: bool = False) -> list[Message]:
         """The contact's inbound messages a worker has to look at: waiting (received), taken up and not answered
@@ -135,9 +124,9 @@ class MessageRepository:
         return [Message.from_mongo(raw) async for raw in cursor]
 
     async def claim(self, messages: list[Message]) -> list[Message]:
-        """These waiting messages (from `unfinished`) -> answering, under a new turn, as `take_turn` does but in
-        one write: the worker already read them. Those that are no longer waiting are left out; a message that
-        arrived since is not taken (it comes in the next turn)."""
+        """These messages (from `unfinished`: received, answering, or answered by the fallback) -> answering,
+        under a new turn, in one write: the worker already read them. Those that moved on meanwhile are left out;
+        a message that arrived since is not taken (it comes in the next turn)."""
         if not messages:
             return []
         turn, now = new_id(), utc_now()
